@@ -1,0 +1,45 @@
+"""Tasks: how a dataset's folder labels become the classes a model learns.
+
+``music``: binary. A folder named ``music`` (any case) is the positive class "music"; every other folder
+(speech, noise, environmental sounds, silence, ...) is "non-music". ``genre`` (or any other name):
+multi-class, one class per folder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+MUSIC = "music"
+NON_MUSIC = "non-music"
+
+
+@dataclass(frozen=True)
+class Task:
+    """A learning task: its name and whether it is the binary music / non-music one."""
+
+    name: str
+
+    @property
+    def binary(self) -> bool:
+        return self.name == "music"
+
+    @property
+    def positive_label(self) -> str | None:
+        return MUSIC if self.binary else None
+
+    def class_of(self, folder_label: str) -> str:
+        """The class a file with this folder label belongs to."""
+        if not self.binary:
+            return folder_label
+        return MUSIC if folder_label.strip().lower() == MUSIC else NON_MUSIC
+
+    def classes(self, folder_labels: Iterable[str]) -> list[str]:
+        """Sorted class names this task has for the given folder labels (deterministic class indices)."""
+        if self.binary:
+            return [MUSIC, NON_MUSIC]
+        return sorted(set(folder_labels))
+
+
+def get_task(name: str) -> Task:
+    return Task(name.strip().lower())

@@ -1,0 +1,145 @@
+"""Saving and loading models in a safe format.
+
+A saved model is a folder::
+
+    model.json    task, labels, featurizer name + parameters, model name + parameters, threshold,
+                  library versions, metrics (the model card)
+    model.skops   the fitted scikit-learn estimator, written with skops
+
+Loading never unpickles: skops rebuilds objects from a declarative description and only types on
+:data:`TRUSTED_TYPES` (plus skops' own defaults) are allowed. A file naming any other type is refused.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import platform
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from soundsort.atomic import atomic_open, write_json
+from soundsort.errors import ModelError
+
+FORMAT_VERSION = 1
+
+#: Types beyond skops' defaults that soundsort's own models contain. Nothing else loads.
+TRUSTED_TYPES: frozenset[str] = frozenset({
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+    "sklearn.calibration._IsotonicCalibration",
+    "sklearn.isotonic.IsotonicRegression",
+    "sklearn.tree._tree.Tree",
+    "xgboost.core.Booster",
+    "xgboost.sklearn.XGBClassifier",
+})
+
+_VERSIONED = ("soundsort", "numpy", "scipy", "librosa", "scikit-learn", "xgboost-cpu", "skops", "soundfile", "soxr")
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries that shape a model's numbers."""
+    out = {"python": platform.python_version()}
+    for name in _VERSIONED:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+@dataclass
+class ModelCard:
+    """Everything needed to use a model correctly, and to judge it."""
+
+    task: str  # "music" (binary) or "genre" (multi-class) or any user task name
+    labels: list[str]  # class index → name
+    featurizer: str
+    featurizer_params: dict[str, Any]
+    model: str
+    model_params: dict[str, Any] = field(default_factory=dict)
+    positive_label: str | None = None  # binary tasks: the label whose probability is thresholded
+    threshold: float = 0.5
+    aggregation: str = "mean"  # how segment probabilities become a file's
+    metrics: dict[str, Any] = field(default_factory=dict)
+    training_data: dict[str, Any] = field(default_factory=dict)
+    notes: str = ""
+    versions: dict[str, str] = field(default_factory=library_versions)
+    created: str = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+    format_version: int = FORMAT_VERSION
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelCard:
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def save_model(folder: str | Path, estimator: Any, card: ModelCard, *, overwrite: bool = False) -> Path:
+    """Write ``estimator`` and its card into ``folder``; refuses to replace an existing model unless asked."""
+    import skops.io as sio
+
+    folder = Path(folder)
+    if (folder / "model.json").exists() and not overwrite:
+        raise ModelError("a model already exists here (use --overwrite to replace it)", folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with atomic_open(folder / "model.skops", "wb") as fh:
+        fh.write(sio.dumps(estimator))
+    write_json(folder / "model.json", asdict(card))
+    return folder
+
+
+def load_card(folder: str | Path) -> ModelCard:
+    """Read a model folder's ``model.json``."""
+    folder = Path(folder)
+    path = folder / "model.json"
+    if not path.is_file():
+        raise ModelError("not a soundsort model folder (model.json missing)", folder)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelError(f"model.json is unreadable ({exc})", folder) from None
+    if data.get("format_version", 0) > FORMAT_VERSION:
+        raise ModelError(f"model format {data.get('format_version')} is newer than this soundsort understands "
+                         f"({FORMAT_VERSION}); upgrade soundsort", folder)
+    try:
+        return ModelCard.from_dict(data)
+    except TypeError as exc:
+        raise ModelError(f"model.json is incomplete ({exc})", folder) from None
+
+
+def load_model(folder: str | Path) -> tuple[Any, ModelCard]:
+    """Load a model folder → ``(estimator, card)`` without unpickling anything."""
+    import skops.io as sio
+
+    folder = Path(folder)
+    card = load_card(folder)
+    weights = folder / "model.skops"
+    if not weights.is_file():
+        raise ModelError("model.skops missing", folder)
+    try:
+        raw = weights.read_bytes()
+        untrusted = set(sio.get_untrusted_types(data=raw))
+    except Exception as exc:
+        raise ModelError(f"model.skops is damaged ({type(exc).__name__}: {exc})", folder) from None
+    refused = sorted(untrusted - TRUSTED_TYPES)
+    if refused:
+        raise ModelError(f"model.skops contains types soundsort does not trust: {', '.join(refused)}", folder)
+    try:
+        estimator = sio.loads(raw, trusted=sorted(untrusted))
+    except Exception as exc:
+        raise ModelError(f"model.skops could not be loaded ({type(exc).__name__}: {exc})", folder) from None
+    return estimator, card
+
+
+def check_featurizer(card: ModelCard, name: str, params: dict[str, Any], folder: str | Path | None = None) -> None:
+    """Refuse to use a model with features computed another way than it was trained on."""
+    params = json.loads(json.dumps(params))  # tuples → lists, as stored in model.json
+    if card.featurizer != name:
+        raise ModelError(f"model was trained on features {card.featurizer!r}, not {name!r}", folder)
+    diff = sorted(k for k in set(card.featurizer_params) | set(params)
+                  if card.featurizer_params.get(k) != params.get(k))
+    if diff:
+        detail = ", ".join(f"{k}={card.featurizer_params.get(k)!r} vs {params.get(k)!r}" for k in diff[:4])
+        raise ModelError(f"feature configuration differs from the model's ({detail})", folder)
