@@ -1,0 +1,477 @@
+"""Dataset index: find labelled audio files, check every one of them, and record label, group and duration.
+
+A dataset is a folder whose first-level sub-folders are the labels (``root/<label>/**/file``), or a
+mapping ``{label: [folder, ...]}`` when one label gathers several folders (music vs non-music:
+non-music = speech + every ESC-10 class).
+
+Every file is checked once, header *and* a full decode, so truncated, corrupt or NaN-filled files end
+up in :attr:`DatasetIndex.skipped` with a one-line reason instead of failing a long training run later.
+
+Groups keep related files on one side of a split. By default each file is its own group (its
+relative path); ``group_pattern`` (a regex on the file name) or ``groups_csv`` (``path,group``) give
+shared groups, e.g. the ESC-10 fold prefix or an artist. Group ids are global strings: one artist
+under two labels is one group.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+
+from soundsort.atomic import write_json
+from soundsort.audio.decode import info as audio_info
+from soundsort.audio.decode import is_audio_path
+from soundsort.audio.decode import stream as audio_stream
+from soundsort.errors import AudioError, ConfigError, DatasetError
+
+#: Version of the saved index format; :meth:`DatasetIndex.load` refuses newer ones.
+INDEX_VERSION = 1
+_FORMAT = "soundsort-dataset-index"
+
+PathLike = Union[str, "os.PathLike[str]"]
+LabelMapping = Mapping[str, Union[PathLike, Sequence[PathLike]]]
+ProgressFn = Callable[[int, int, Path], Any]
+
+
+@dataclass(frozen=True)
+class IndexItem:
+    """One valid audio file of the dataset."""
+
+    path: str  # relative to the index root (POSIX separators) when inside it, else absolute
+    label: str
+    group: str
+    duration: float  # seconds, from a full decode
+    sample_rate: int
+    channels: int
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    """A file that looked like audio but could not be used, with the one-line reason."""
+
+    path: str
+    reason: str
+
+
+# --------------------------------------------------------------------------------------------------
+# discovery
+
+
+def _hidden(name: str) -> bool:
+    return name.startswith(".")
+
+
+def _walk_audio(folder: Path) -> list[Path]:
+    """Audio files anywhere under ``folder``, hidden files and folders skipped, sorted."""
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = [d for d in dirnames if not _hidden(d)]
+        for name in filenames:
+            if not _hidden(name) and is_audio_path(name):
+                found.append(Path(dirpath) / name)
+    found.sort(key=lambda p: p.as_posix())
+    return found
+
+
+def discover(root: PathLike, *, label_paths: dict[str, list[str]] | None = None) -> list[tuple[Path, str]]:
+    """List ``(file, label)`` pairs under ``root``, sorted by label then path.
+
+    Labels are the names of ``root``'s first-level sub-folders; files at any depth inside a label
+    folder belong to it. Only audio extensions count; hidden files and folders are skipped. With
+    ``label_paths`` (``{label: [folder relative to root, ...]}``) the labels come from that mapping
+    instead (see :func:`discover_mapped`). Raises :class:`DatasetError` when ``root`` is missing or
+    has no label folder with audio in it.
+    """
+    base = Path(root).expanduser().absolute()
+    if label_paths is not None:
+        return discover_mapped({lab: [base / p for p in _as_list(dirs)] for lab, dirs in label_paths.items()})
+    if not base.exists():
+        raise DatasetError("dataset folder not found", base)
+    if not base.is_dir():
+        raise DatasetError("not a folder (expected one sub-folder per label)", base)
+    pairs: list[tuple[Path, str]] = []
+    label_dirs = sorted(p for p in base.iterdir() if p.is_dir() and not _hidden(p.name))
+    if not label_dirs:
+        raise DatasetError("no label folders (expected one sub-folder per label)", base)
+    for label_dir in label_dirs:
+        pairs.extend((f, label_dir.name) for f in _walk_audio(label_dir))
+    if not pairs:
+        raise DatasetError(f"no audio files in any of the {len(label_dirs)} label folders", base)
+    return sorted(pairs, key=lambda pl: (pl[1], pl[0].as_posix()))
+
+
+def _as_list(dirs: PathLike | Sequence[PathLike]) -> list[PathLike]:
+    if isinstance(dirs, (str, os.PathLike)):
+        return [dirs]
+    return list(dirs)
+
+
+def discover_mapped(mapping: LabelMapping) -> list[tuple[Path, str]]:
+    """List ``(file, label)`` pairs for ``{label: [folder, ...]}``, sorted by label then path.
+
+    Every audio file under each folder (any depth, hidden ones skipped) gets that folder's label.
+    A file reached twice under one label is listed once; a file under two labels, a missing folder or
+    an empty result raises :class:`DatasetError`.
+    """
+    if not mapping:
+        raise DatasetError("empty label mapping (no labels given)")
+    owner: dict[Path, str] = {}
+    for label, dirs in mapping.items():
+        if not isinstance(label, str) or not label.strip():
+            raise DatasetError(f"invalid label name {label!r} in label mapping")
+        folders = _as_list(dirs)
+        if not folders:
+            raise DatasetError(f"label {label!r} has no folders in label mapping")
+        for d in folders:
+            folder = Path(d).expanduser().absolute()
+            if not folder.is_dir():
+                raise DatasetError(f"folder for label {label!r} not found", folder)
+            for f in _walk_audio(folder):
+                prev = owner.setdefault(f, label)
+                if prev != label:
+                    raise DatasetError(f"file is under two labels: {prev!r} and {label!r}", f)
+    if not owner:
+        raise DatasetError(f"no audio files in the folders of labels {sorted(mapping)}")
+    return sorted(((f, lab) for f, lab in owner.items()), key=lambda pl: (pl[1], pl[0].as_posix()))
+
+
+def make_label_map(labels: Iterable[str]) -> dict[str, int]:
+    """Sorted unique label names → ``0..K-1`` (the same for the same set of names, always)."""
+    return {name: i for i, name in enumerate(sorted(set(labels)))}
+
+
+# --------------------------------------------------------------------------------------------------
+# groups
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _compile_pattern(pattern: str | re.Pattern[str] | None) -> re.Pattern[str] | None:
+    if pattern is None or isinstance(pattern, re.Pattern):
+        return pattern
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise ConfigError(f"invalid group_pattern {pattern!r}: {exc}") from None
+
+
+def group_from_name(name: str, pattern: re.Pattern[str]) -> str | None:
+    """The group a file name gives under ``pattern``: named group ``group``, else group 1, else the
+    whole match; None when the pattern does not match (or the chosen group is empty)."""
+    m = pattern.search(name)
+    if m is None:
+        return None
+    if "group" in pattern.groupindex:
+        value = m.group("group")
+    elif pattern.groups >= 1:
+        value = m.group(1)
+    else:
+        value = m.group(0)
+    return value or None
+
+
+def _normalise_rel(entry: str, root: Path) -> str:
+    text = entry.strip().replace("\\", "/")
+    p = Path(text)
+    if p.is_absolute():
+        return _rel(p, root)
+    while text.startswith("./"):
+        text = text[2:]
+    return Path(text).as_posix()
+
+
+def read_groups_csv(path: PathLike, root: PathLike) -> dict[str, str]:
+    """Read a ``path,group`` CSV (paths relative to ``root``) → ``{relative path: group}``.
+
+    Rows with an empty group are ignored; the same path given two different groups raises
+    :class:`DatasetError`.
+    """
+    src = Path(path)
+    base = Path(root).expanduser().absolute()
+    try:
+        with open(src, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            fields = {(f or "").strip().lower(): f for f in (reader.fieldnames or [])}
+            if "path" not in fields or "group" not in fields:
+                raise DatasetError(f"groups CSV needs columns 'path' and 'group', found {list(fields)}", src)
+            out: dict[str, str] = {}
+            for row in reader:
+                rel = (row.get(fields["path"]) or "").strip()
+                grp = (row.get(fields["group"]) or "").strip()
+                if not rel or not grp:
+                    continue
+                key = _normalise_rel(rel, base)
+                if out.setdefault(key, grp) != grp:
+                    raise DatasetError(
+                        f"line {reader.line_num}: {key!r} given two groups ({out[key]!r} and {grp!r})", src)
+            return out
+    except FileNotFoundError:
+        raise DatasetError("groups CSV not found", src) from None
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DatasetError(f"cannot read groups CSV ({exc})", src) from None
+
+
+# --------------------------------------------------------------------------------------------------
+# the index
+
+
+@dataclass
+class DatasetIndex:
+    """The checked files of a dataset: labels, groups, durations, and the files that were skipped."""
+
+    root: Path
+    label_map: dict[str, int]
+    items: list[IndexItem]
+    skipped: list[SkippedFile] = field(default_factory=list)
+    created: str = ""
+    version: int = INDEX_VERSION
+    group_source: str = "file"  # "file", "pattern:<regex>", "csv:<path>" (provenance only)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def labels(self) -> np.ndarray:
+        """Integer label of every item (``label_map`` order), shape ``(n_items,)``."""
+        return np.array([self.label_map[it.label] for it in self.items], dtype=np.int64)
+
+    def label_names(self) -> list[str]:
+        """Label names in id order (``label_names()[i]`` has id ``i``)."""
+        return sorted(self.label_map, key=self.label_map.__getitem__)
+
+    def groups(self) -> np.ndarray:
+        """Group id (string) of every item, shape ``(n_items,)``."""
+        return np.array([it.group for it in self.items], dtype=str)
+
+    def abs_path(self, item: IndexItem) -> Path:
+        """The file of ``item`` on disk (its relative path joined to :attr:`root`)."""
+        p = Path(item.path)
+        return p if p.is_absolute() else Path(self.root) / p
+
+    def paths(self) -> list[Path]:
+        """Absolute path of every item, in item order."""
+        return [self.abs_path(it) for it in self.items]
+
+    def summary(self) -> dict[str, Any]:
+        """Counts and durations: ``{"files", "duration", "skipped", "labels": {name: {"id", "files",
+        "groups", "duration"}}}`` (durations in seconds)."""
+        per: dict[str, dict[str, Any]] = {}
+        groups: dict[str, set[str]] = {}
+        for name in self.label_names():
+            per[name] = {"id": self.label_map[name], "files": 0, "groups": 0, "duration": 0.0}
+            groups[name] = set()
+        for it in self.items:
+            per[it.label]["files"] += 1
+            per[it.label]["duration"] += it.duration
+            groups[it.label].add(it.group)
+        for name, g in groups.items():
+            per[name]["groups"] = len(g)
+        return {
+            "files": len(self.items),
+            "duration": float(sum(it.duration for it in self.items)),
+            "skipped": len(self.skipped),
+            "labels": per,
+        }
+
+    def require_labels(self, n: int = 2) -> None:
+        """Raise :class:`DatasetError` unless the index has at least ``n`` labels with valid files."""
+        if len(self.label_map) < n:
+            found = ", ".join(self.label_names()) or "none"
+            raise DatasetError(f"need at least {n} labels with valid audio, found {len(self.label_map)} ({found})",
+                               self.root)
+
+    # ---------------------------------------------------------------------------------------- JSON
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of the whole index."""
+        return {
+            "format": _FORMAT,
+            "version": self.version,
+            "created": self.created,
+            "root": str(self.root),
+            "group_source": self.group_source,
+            "label_map": dict(self.label_map),
+            "items": [asdict(it) for it in self.items],
+            "skipped": [asdict(s) for s in self.skipped],
+        }
+
+    def save(self, path: PathLike) -> None:
+        """Write the index as JSON, atomically."""
+        write_json(path, self.to_dict())
+
+    @classmethod
+    def from_dict(cls, data: Any, source: PathLike | None = None) -> DatasetIndex:
+        """Rebuild an index from :meth:`to_dict` output; :class:`DatasetError` when it is malformed."""
+        try:
+            if not isinstance(data, dict) or data.get("format") != _FORMAT:
+                raise DatasetError("not a soundsort dataset index", source)
+            version = int(data["version"])
+            if version > INDEX_VERSION:
+                raise DatasetError(f"index format version {version} is newer than this soundsort "
+                                   f"supports ({INDEX_VERSION})", source)
+            label_map = {str(k): int(v) for k, v in data["label_map"].items()}
+            items = [IndexItem(path=str(d["path"]), label=str(d["label"]), group=str(d["group"]),
+                               duration=float(d["duration"]), sample_rate=int(d["sample_rate"]),
+                               channels=int(d["channels"])) for d in data["items"]]
+            skipped = [SkippedFile(path=str(d["path"]), reason=str(d["reason"])) for d in data.get("skipped", [])]
+            unknown = {it.label for it in items} - set(label_map)
+            if unknown:
+                raise DatasetError(f"items have labels missing from label_map: {sorted(unknown)}", source)
+            return cls(root=Path(data["root"]), label_map=label_map, items=items, skipped=skipped,
+                       created=str(data.get("created", "")), version=version,
+                       group_source=str(data.get("group_source", "file")))
+        except DatasetError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise DatasetError(f"damaged dataset index ({type(exc).__name__}: {exc})", source) from None
+
+    @classmethod
+    def load(cls, path: PathLike) -> DatasetIndex:
+        """Read an index written by :meth:`save`."""
+        src = Path(path)
+        try:
+            with open(src, encoding="utf-8") as fh:
+                data = json.load(fh)
+        except FileNotFoundError:
+            raise DatasetError("dataset index not found", src) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise DatasetError(f"cannot read dataset index ({exc})", src) from None
+        except json.JSONDecodeError as exc:
+            raise DatasetError(f"dataset index is not valid JSON (line {exc.lineno})", src) from None
+        return cls.from_dict(data, src)
+
+
+# --------------------------------------------------------------------------------------------------
+# building
+
+
+def check_file(path: PathLike) -> tuple[float, int, int]:
+    """Validate one file by reading its header and decoding it fully once.
+
+    Returns ``(duration_seconds, sample_rate, channels)``; raises :class:`AudioError` for any file
+    that cannot be used (empty, not audio, truncated, corrupt, NaN/Inf samples, absurd header).
+    """
+    inf = audio_info(path)
+    frames = 0
+    for block in audio_stream(path):  # native rate, mono; NaN/Inf and decode errors raise here
+        frames += len(block)
+    return frames / float(inf.sample_rate), int(inf.sample_rate), int(inf.channels)
+
+
+def _check_one(path: Path) -> tuple[float, int, int] | str:
+    try:
+        return check_file(path)
+    except AudioError as exc:
+        return exc.reason
+    except Exception as exc:  # never crash an index build on one odd file
+        msg = " ".join(str(exc).split())[:160] or "no message"
+        return f"unreadable ({type(exc).__name__}: {msg})"
+
+
+def _index_root(root_or_mapping: PathLike | LabelMapping, label_paths: dict[str, list[str]] | None) -> Path:
+    if isinstance(root_or_mapping, Mapping):
+        parents = [Path(d).expanduser().absolute().parent
+                   for dirs in root_or_mapping.values() for d in _as_list(dirs)]
+        if not parents:
+            raise DatasetError("empty label mapping (no folders given)")
+        return Path(os.path.commonpath([str(p) for p in parents]))
+    return Path(root_or_mapping).expanduser().absolute()
+
+
+def build_index(
+    root_or_mapping: PathLike | LabelMapping,
+    *,
+    label_paths: dict[str, list[str]] | None = None,
+    group_pattern: str | re.Pattern[str] | None = None,
+    groups_csv: PathLike | None = None,
+    jobs: int = 1,
+    progress: ProgressFn | None = None,
+) -> DatasetIndex:
+    """Discover, check and index a dataset.
+
+    ``root_or_mapping`` is a folder with one sub-folder per label, or ``{label: [folder, ...]}``
+    (then the index root is the folders' common parent). ``label_paths`` is passed to
+    :func:`discover`. Groups come from ``groups_csv`` (``path,group``, paths relative to the root)
+    first, then ``group_pattern`` (regex searched in the file name), else each file's relative path.
+    Every file is decoded once in ``jobs`` threads; bad files are listed in ``skipped`` with their
+    reason. ``progress(done, total, path)`` is called after each file. Raises :class:`DatasetError`
+    when nothing usable is found.
+    """
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ConfigError(f"jobs must be a positive integer, got {jobs!r}")
+    pattern = _compile_pattern(group_pattern)
+    root = _index_root(root_or_mapping, label_paths)
+    if isinstance(root_or_mapping, Mapping):
+        pairs = discover_mapped(root_or_mapping)
+    else:
+        pairs = discover(root, label_paths=label_paths)
+    csv_groups = read_groups_csv(groups_csv, root) if groups_csv is not None else {}
+
+    total = len(pairs)
+    results: list[tuple[float, int, int] | str | None] = [None] * total
+    done = 0
+
+    def _tick(i: int) -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, total, pairs[i][0])
+
+    if jobs == 1 or total <= 1:
+        for i, (f, _) in enumerate(pairs):
+            results[i] = _check_one(f)
+            _tick(i)
+    else:
+        with ThreadPoolExecutor(max_workers=min(jobs, total), thread_name_prefix="soundsort-index") as pool:
+            futures = {pool.submit(_check_one, f): i for i, (f, _) in enumerate(pairs)}
+            for fut in as_completed(futures):
+                i = futures[fut]
+                results[i] = fut.result()
+                _tick(i)
+
+    items: list[IndexItem] = []
+    skipped: list[SkippedFile] = []
+    for (f, label), res in zip(pairs, results):
+        rel = _rel(f, root)
+        if isinstance(res, str) or res is None:
+            skipped.append(SkippedFile(rel, res or "not checked"))
+            continue
+        duration, sr, channels = res
+        group = csv_groups.get(rel)
+        if group is None and pattern is not None:
+            group = group_from_name(f.name, pattern)
+        items.append(IndexItem(rel, label, group if group is not None else rel, float(duration), sr, channels))
+
+    if not items:
+        first = f" (first: {skipped[0].path}: {skipped[0].reason})" if skipped else ""
+        raise DatasetError(f"no valid audio files: all {len(skipped)} files were skipped{first}", root)
+
+    if groups_csv is not None:
+        source = f"csv:{Path(groups_csv)}" + (f"+pattern:{pattern.pattern}" if pattern is not None else "")
+    elif pattern is not None:
+        source = f"pattern:{pattern.pattern}"
+    else:
+        source = "file"
+    return DatasetIndex(
+        root=root,
+        label_map=make_label_map(it.label for it in items),
+        items=items,
+        skipped=skipped,
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        version=INDEX_VERSION,
+        group_source=source,
+    )

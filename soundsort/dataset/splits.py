@@ -1,0 +1,188 @@
+"""Grouped, stratified splits over files (scikit-learn's ``StratifiedGroupKFold`` underneath).
+
+Splits are made at file level, with a group per recording / source / artist so that no group is on both
+sides of a split; :func:`expand_to_segments` then carries file indices over to the segments cut from
+those files, so segments of one recording follow their file.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+from sklearn.model_selection import StratifiedGroupKFold
+
+from soundsort.errors import ConfigError, DatasetError
+
+Split = tuple[np.ndarray, np.ndarray]
+
+
+def _encode(values: Any, what: str) -> np.ndarray:
+    arr = np.asarray(values)
+    if arr.ndim != 1:
+        raise ConfigError(f"{what} must be one-dimensional, got shape {arr.shape}")
+    try:
+        _, inv = np.unique(arr, return_inverse=True)
+    except TypeError:  # mixed types in an object array
+        _, inv = np.unique(arr.astype(str), return_inverse=True)
+    return inv.reshape(-1).astype(np.int64)
+
+
+def _prepare(labels: Any, groups: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """→ (label names, label codes, group codes), checked for equal length and non-emptiness."""
+    lab = np.asarray(labels)
+    y = _encode(lab, "labels")
+    g = _encode(groups, "groups")
+    if len(y) != len(g):
+        raise ConfigError(f"labels and groups differ in length ({len(y)} vs {len(g)})")
+    if len(y) == 0:
+        raise DatasetError("nothing to split: no files")
+    try:
+        names = np.unique(lab)
+    except TypeError:
+        names = np.unique(lab.astype(str))
+    return names, y, g
+
+
+def _groups_per_label(y: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """Number of distinct groups holding each label code."""
+    pairs = np.unique(np.stack([y, g], axis=1), axis=0)
+    return np.bincount(pairs[:, 0], minlength=int(y.max()) + 1)
+
+
+def _kfold(y: np.ndarray, g: np.ndarray, n_splits: int, seed: int | None, shuffle: bool) -> list[Split]:
+    cv = StratifiedGroupKFold(n_splits=n_splits, shuffle=shuffle, random_state=seed if shuffle else None)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
+        folds = [(np.sort(tr).astype(np.int64), np.sort(te).astype(np.int64))
+                 for tr, te in cv.split(np.zeros(len(y)), y, g)]
+    return folds
+
+
+def grouped_kfold(
+    labels: Sequence[Any] | np.ndarray,
+    groups: Sequence[Any] | np.ndarray,
+    n_splits: int = 5,
+    *,
+    seed: int = 0,
+    shuffle: bool = True,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """K folds ``[(train_idx, test_idx), ...]``, stratified by label and grouped by ``groups``.
+
+    No group is ever on both sides of a fold, every index is in exactly one test fold, and the same
+    ``seed`` gives the same folds. Raises :class:`DatasetError` when a label is held by fewer than
+    ``n_splits`` groups (it could not appear in every test fold).
+    """
+    if isinstance(n_splits, bool) or not isinstance(n_splits, (int, np.integer)) or n_splits < 2:
+        raise ConfigError(f"n_splits must be an integer >= 2, got {n_splits!r}")
+    names, y, g = _prepare(labels, groups)
+    per_label = _groups_per_label(y, g)
+    short = [(names[i], int(n)) for i, n in enumerate(per_label) if n < n_splits]
+    if short:
+        listed = ", ".join(f"{name!s} has {n}" for name, n in short)
+        raise DatasetError(f"{n_splits}-fold split needs at least {n_splits} groups per label; {listed} "
+                           f"(use fewer folds or more recordings)")
+    return _kfold(y, g, int(n_splits), seed, shuffle)
+
+
+def repeated_grouped_kfold(
+    labels: Sequence[Any] | np.ndarray,
+    groups: Sequence[Any] | np.ndarray,
+    n_splits: int = 5,
+    n_repeats: int = 3,
+    seed: int = 0,
+) -> Iterator[tuple[int, int, np.ndarray, np.ndarray]]:
+    """Yield ``(repeat, fold, train_idx, test_idx)`` for ``n_repeats`` differently shuffled
+    :func:`grouped_kfold` runs (for "mean ± std over repeated shuffles"). Reproducible for ``seed``."""
+    if isinstance(n_repeats, bool) or not isinstance(n_repeats, (int, np.integer)) or n_repeats < 1:
+        raise ConfigError(f"n_repeats must be a positive integer, got {n_repeats!r}")
+    seeds = np.random.SeedSequence(seed).generate_state(int(n_repeats), dtype=np.uint32)
+    for r, s in enumerate(seeds):
+        for k, (train, test) in enumerate(grouped_kfold(labels, groups, n_splits, seed=int(s), shuffle=True)):
+            yield r, k, train, test
+
+
+def _fraction_as_folds(frac: float, max_folds: int) -> tuple[int, int]:
+    """``(k, n)`` with ``k / n`` close to ``frac`` (within 0.02 when possible), ``n`` as small as that allows."""
+    best: tuple[float, int, int] | None = None
+    for n in range(2, max(2, max_folds) + 1):
+        k = min(n - 1, max(1, round(frac * n)))
+        err = abs(k / n - frac)
+        if err <= 0.02:
+            return k, n
+        if best is None or err < best[0] - 1e-12:
+            best = (err, k, n)
+    assert best is not None
+    return best[1], best[2]
+
+
+def _carve(y: np.ndarray, g: np.ndarray, frac: float, seed: int, max_folds: int = 20) -> np.ndarray:
+    """Indices of a grouped, stratified part of about ``frac`` of the samples (empty for ``frac == 0``)."""
+    if frac <= 0:
+        return np.zeros(0, dtype=np.int64)
+    n_groups = len(np.unique(g))
+    if n_groups < 2:
+        raise DatasetError(f"cannot split {n_groups} group into parts without sharing it")
+    largest = int(np.bincount(y).max())
+    if largest < 2:  # every label has one file: nothing to stratify, split by groups alone
+        y = np.zeros_like(y)
+        largest = len(y)
+    k, n = _fraction_as_folds(frac, min(max_folds, n_groups, largest))
+    folds = _kfold(y, g, n, seed, True)
+    return np.sort(np.concatenate([te for _, te in folds[:k]]))
+
+
+def grouped_train_val_test_split(
+    labels: Sequence[Any] | np.ndarray,
+    groups: Sequence[Any] | np.ndarray,
+    *,
+    val_size: float = 0.15,
+    test_size: float = 0.15,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Split indices into ``(train_idx, val_idx, test_idx)``: disjoint, covering every index, no group
+    in two parts, stratified by label as well as the groups allow, reproducible for ``seed``.
+
+    Sizes are fractions of the files and are met approximately (whole groups, stratified folds):
+    the test part is ``k`` of ``n`` stratified group folds with ``k/n`` ≈ ``test_size``, then the
+    validation part is carved the same way from the rest. A size of 0 gives an empty part.
+    """
+    for name, v in (("val_size", val_size), ("test_size", test_size)):
+        if not isinstance(v, (int, float, np.floating)) or not 0.0 <= float(v) < 1.0:
+            raise ConfigError(f"{name} must be a fraction in [0, 1), got {v!r}")
+    if val_size + test_size >= 1.0:
+        raise ConfigError(f"val_size + test_size must be below 1, got {val_size} + {test_size}")
+    _, y, g = _prepare(labels, groups)
+    n_groups = len(np.unique(g))
+    needed = 1 + (val_size > 0) + (test_size > 0)
+    if n_groups < needed:
+        raise DatasetError(f"a {needed}-way split needs at least {needed} groups, found {n_groups}")
+
+    rng = np.random.SeedSequence(seed).generate_state(2, dtype=np.uint32)
+    test_idx = _carve(y, g, float(test_size), int(rng[0]))
+    rest = np.setdiff1d(np.arange(len(y)), test_idx, assume_unique=True)
+    val_idx = np.zeros(0, dtype=np.int64)
+    if val_size > 0:
+        rel = float(val_size) / (1.0 - float(test_size))
+        _, y_rest = np.unique(y[rest], return_inverse=True)
+        val_idx = rest[_carve(y_rest.reshape(-1), g[rest], min(rel, 0.95), int(rng[1]))]
+    train_idx = np.setdiff1d(rest, val_idx, assume_unique=True)
+    return train_idx.astype(np.int64), np.sort(val_idx).astype(np.int64), test_idx.astype(np.int64)
+
+
+def expand_to_segments(file_idx: Sequence[int] | np.ndarray, segments_per_file: Sequence[int] | np.ndarray) -> np.ndarray:
+    """Segment indices belonging to the files ``file_idx``.
+
+    ``segments_per_file`` holds, for each segment, the index of the file it was cut from
+    (shape ``(n_segments,)``). Returns the sorted indices of every segment whose file is in
+    ``file_idx``, so all segments of a recording land on the same side as their file.
+    """
+    owner = np.asarray(segments_per_file)
+    if owner.ndim != 1:
+        raise ConfigError(f"segments_per_file must be one-dimensional, got shape {owner.shape}")
+    files = np.asarray(file_idx)
+    if files.size == 0 or owner.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.flatnonzero(np.isin(owner, files)).astype(np.int64)
