@@ -62,9 +62,13 @@ def _one(args: tuple[Any, str, Any]) -> tuple[np.ndarray, np.ndarray] | str:
 
 
 def _limit_threads() -> None:
-    # worker processes each use one core: no nested BLAS / numba thread pools fighting over 2 cores
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    # worker processes each use one core: no nested BLAS / OpenMP thread pools fighting over the cores
+    # (env vars alone are too late in a forked worker whose parent already loaded numpy)
+    from threadpoolctl import threadpool_limits
+
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = "1"
+    threadpool_limits(1)
 
 
 def build_feature_table(
