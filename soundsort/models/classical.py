@@ -67,7 +67,9 @@ def _linear_svm(seed: int = 0, n_jobs: int = 1, C: float = 0.1, class_weight: st
 
 def _rbf_svm(seed: int = 0, n_jobs: int = 1, C: float = 10.0, gamma: str | float = "scale",
              class_weight: str | None = "balanced") -> Pipeline:
-    return _scaled(SVC(C=C, gamma=gamma, probability=True, class_weight=class_weight, random_state=seed))
+    # Platt scaling on internal folds, then one SVC fitted on all the data (what probability=True did)
+    svc = SVC(C=C, gamma=gamma, class_weight=class_weight, random_state=seed)
+    return _scaled(CalibratedClassifierCV(svc, method="sigmoid", cv=5, ensemble=False))
 
 
 def _random_forest(seed: int = 0, n_jobs: int = 1, n_estimators: int = 400, max_features: str | float = "sqrt",

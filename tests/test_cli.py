@@ -1,0 +1,45 @@
+"""The command line as a user meets it: index with bad files, one-line errors, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import soundfile as sf
+
+from soundsort.examples import synth_music, synth_noise
+from tests.conftest import run_cli
+
+
+def test_index_lists_bad_files_and_goes_on(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    (data / "music").mkdir(parents=True)
+    (data / "noise").mkdir()
+    for i in range(3):
+        sf.write(data / "music" / f"m{i}.flac", synth_music(2.0, 22050, seed=i), 22050)
+        sf.write(data / "noise" / f"n{i}.wav", synth_noise(2.0, 22050, seed=i), 22050)
+    (data / "noise" / "empty.wav").write_bytes(b"")
+    (data / "music" / "fake.mp3").write_text("not audio at all " * 20)
+    (data / "music" / "readme.txt").write_text("ignored: not an audio extension")
+    out = tmp_path / "index.json"
+    res = run_cli("index", str(data), "--output", str(out))
+    assert res.returncode == 0, res.stderr
+    skipped = [line for line in res.stderr.splitlines() if line.startswith("skipped")]
+    assert len(skipped) == 2
+    assert any("empty.wav" in s and "empty file" in s for s in skipped)
+    assert any("fake.mp3" in s for s in skipped)
+    doc = json.loads(out.read_text())
+    assert len(doc["items"]) == 6 and doc["label_map"] == {"music": 0, "noise": 1}
+    assert {Path(s["path"]).name for s in doc["skipped"]} == {"empty.wav", "fake.mp3"}
+    again = run_cli("index", str(data), "--output", str(out))
+    assert again.returncode == 1 and "already exists" in again.stderr
+
+
+def test_errors_are_one_line(tmp_path: Path) -> None:
+    res = run_cli("index", str(tmp_path / "missing"))
+    assert res.returncode != 0 and "Traceback" not in res.stderr
+    res = run_cli("predict", str(tmp_path), "--model", str(tmp_path / "no-model"))
+    assert res.returncode == 1
+    assert res.stderr.strip().count("\n") == 0 and "model.json missing" in res.stderr
+    res = run_cli("train", str(tmp_path), "--model", "nonsense")
+    assert res.returncode == 1 and "unknown model" in res.stderr and "Traceback" not in res.stderr
