@@ -113,7 +113,8 @@ def train(
     data: Annotated[list[Path], typer.Argument(help="Dataset folder(s): one sub-folder per label.")],
     task: Annotated[str, typer.Option(help="'music' (binary: folder 'music' vs every other folder) or 'genre'.")] = "music",
     features: Annotated[str, typer.Option(help="Feature set (see `soundsort list`).")] = "handcrafted",
-    model: Annotated[str, typer.Option(help="Model (see `soundsort list`).")] = "logreg",
+    model: Annotated[str, typer.Option(help="Model (see `soundsort list`), or ensemble-mean|ensemble-vote|ensemble-max.")] = "logreg",
+    member: Annotated[Optional[list[str]], typer.Option("--member", help="Ensemble member FEATURES:MODEL (repeatable).")] = None,
     param: Annotated[Optional[list[str]], typer.Option("--param", help="Model parameter key=value (repeatable).")] = None,
     feature_param: Annotated[Optional[list[str]], typer.Option("--feature-param", help="Feature parameter key=value.")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Folder to save the model in.")] = None,
@@ -135,11 +136,12 @@ def train(
     cfg = TrainConfig(task=task, features=features, feature_params=_parse_params(feature_param), model=model,
                       model_params=_parse_params(param), folds=folds, repeats=repeats, seed=seed,
                       group_pattern=group_pattern, groups_csv=str(groups_csv) if groups_csv else None,
-                      learning_curve=learning_curve, jobs=jobs, cache=cache)
+                      learning_curve=learning_curve, jobs=jobs, cache=cache, members=list(member or []))
     with _progress("extracting features") as update:
         res = run_train(data, cfg, model_dir=output, runs_dir=runs, overwrite=overwrite, progress=update,
                         log=lambda s: _errline(s))
-    _print_summary(res["cv"], res["labels"], title=f"{task} / {features} / {model}: {folds}-fold CV (files)")
+    what = f"{model} of {', '.join(member or [])}" if model.startswith("ensemble") else f"{features} / {model}"
+    _print_summary(res["cv"], res["labels"], title=f"{task} / {what}: {folds}-fold CV (files)")
     for _, reason in res["skipped"]:
         _errline(f"skipped {reason}")
     out.print(f"report: {res['report']}")

@@ -15,15 +15,15 @@ import numpy as np
 
 from soundsort.dataset.index import DatasetIndex, build_index
 from soundsort.dataset.tasks import get_task
-from soundsort.errors import ConfigError, DatasetError
-from soundsort.evaluation.crossval import cross_validate, learning_curve, predict_files
+from soundsort.errors import ConfigError, DatasetError, ModelError
+from soundsort.evaluation.crossval import cross_validate, ensemble_cv, fit_on_files, learning_curve, predict_files
 from soundsort.evaluation.metrics import classification_metrics
 from soundsort.evaluation.report import new_run_dir, write_evaluation
 from soundsort.features.registry import featurize_file, featurizer_from_params, get_featurizer
 from soundsort.features.table import FeatureTable, build_feature_table
 from soundsort.models.classical import make_model
 from soundsort.models.io import ModelCard, check_featurizer, load_model, save_model
-from soundsort.models.segments import aggregate, proba_matrix
+from soundsort.models.segments import proba_matrix
 
 Progress = Callable[[int, int, str], None]
 
@@ -74,6 +74,7 @@ class TrainConfig:
     learning_curve: bool = True
     jobs: int = 1
     cache: bool = True
+    members: list[str] = field(default_factory=list)  # ensembles: FEATURES:MODEL
 
 
 @dataclass
@@ -116,67 +117,136 @@ def prepare(roots: Sequence[str | Path], task_name: str, featurizer: Any, *, lab
     return Prepared(index, table, classes, y_file, index.groups(), pos, featurizer)
 
 
+def parse_members(spec: Sequence[str]) -> list[tuple[str, str]]:
+    """Ensemble members from ``FEATURES:MODEL`` strings, e.g. ``["handcrafted:svm", "yamnet:logreg"]``."""
+    members = []
+    for item in spec:
+        for part in str(item).split(","):
+            if not part.strip():
+                continue
+            if ":" not in part:
+                raise ConfigError(f"ensemble member {part!r} is not FEATURES:MODEL (e.g. yamnet:logreg)")
+            feat, model = part.split(":", 1)
+            members.append((feat.strip(), model.strip()))
+    if len(members) < 2:
+        raise ConfigError("an ensemble needs at least two members (--member FEATURES:MODEL, repeatable)")
+    return members
+
+
+def ensemble_method(model: str) -> str | None:
+    """``ensemble-mean`` → ``mean`` (``vote``, ``max``); None for a single model."""
+    if not model.startswith("ensemble"):
+        return None
+    from soundsort.models.ensembles import METHODS
+
+    method = model.split("-", 1)[1] if "-" in model else "mean"
+    if method not in METHODS:
+        raise ConfigError(f"unknown ensemble {model!r}; use ensemble-mean, ensemble-vote or ensemble-max")
+    return method
+
+
 def train(roots: Sequence[str | Path], cfg: TrainConfig, *, model_dir: str | Path | None, runs_dir: str | Path = "runs",
           overwrite: bool = False, progress: Progress | None = None,
           log: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
-    """Cross-validate ``cfg`` on the data, fit the final model on all of it, save model and run folder."""
-    featurizer = get_featurizer(cfg.features, **cfg.feature_params)
-    estimator = make_model(cfg.model, seed=cfg.seed, n_jobs=cfg.jobs, **cfg.model_params)
-    t0 = time.perf_counter()
-    prep = prepare(roots, cfg.task, featurizer, group_pattern=cfg.group_pattern, groups_csv=cfg.groups_csv,
-                   jobs=cfg.jobs, cache=cfg.cache, progress=progress)
-    t_feat = time.perf_counter() - t0
-    ok = np.unique(prep.table.file_index)
-    if len(ok) == 0:
-        raise DatasetError("no file could be featurized", prep.index.root)
-    table, y, groups = prep.table, prep.y_file, prep.groups
-    log(f"{len(ok)} files, {len(table.values)} segments × {table.values.shape[1]} features "
-        f"({t_feat:.1f}s); {len(prep.index.skipped) + len(table.failed)} skipped")
+    """Cross-validate ``cfg`` on the data, fit the final model on all of it, save model and run folder.
 
-    cv = cross_validate(estimator, table.values, table.file_index, y, groups, prep.labels, n_splits=cfg.folds,
-                        n_repeats=cfg.repeats, seed=cfg.seed, positive=prep.positive)
+    ``cfg.model`` may be ``ensemble-mean|vote|max`` with ``cfg.members`` (``FEATURES:MODEL``): every member
+    is cross-validated on the same splits and the ensemble's scores come from combining their predictions.
+    """
+    method = ensemble_method(cfg.model)
+    specs = parse_members(cfg.members) if method else [(cfg.features, cfg.model)]
+    if model_dir is not None and (Path(model_dir) / "model.json").exists() and not overwrite:
+        raise ModelError("a model already exists here (use --overwrite to replace it)", model_dir)
+    featurizers = [get_featurizer(f, **(cfg.feature_params if not method else {})) for f, _ in specs]
+    estimators = [make_model(m, seed=cfg.seed, n_jobs=cfg.jobs, **(cfg.model_params if not method else {}))
+                  for _, m in specs]
+    t0 = time.perf_counter()
+    index = index_dataset(roots, group_pattern=cfg.group_pattern, groups_csv=cfg.groups_csv, jobs=cfg.jobs)
+    preps = [prepare(roots, cfg.task, fz, jobs=cfg.jobs, cache=cfg.cache, progress=progress, index=index)
+             for fz in featurizers]
+    t_feat = time.perf_counter() - t0
+    prep = preps[0]
+    y, groups, labels, pos = prep.y_file, prep.groups, prep.labels, prep.positive
+    ok = np.unique(prep.table.file_index)
+    for other in preps[1:]:
+        ok = np.intersect1d(ok, np.unique(other.table.file_index))
+    if len(ok) == 0:
+        raise DatasetError("no file could be featurized", index.root)
+    for (feat, model), pr in zip(specs, preps):
+        shape = "×".join(str(d) for d in pr.table.values.shape[1:])
+        log(f"{feat}/{model}: {len(ok)} files, {len(pr.table.values)} segments × {shape} features")
+    log(f"features took {t_feat:.1f}s; {len(index.skipped) + len(set(p for pr in preps for p, _ in pr.table.failed))} "
+        "files skipped")
+
+    cvs = [cross_validate(est, pr.table.values, pr.table.file_index, y, groups, labels, n_splits=cfg.folds,
+                          n_repeats=cfg.repeats, seed=cfg.seed, positive=pos, files=ok)
+           for est, pr in zip(estimators, preps)]
+    cv = ensemble_cv(cvs, y, labels, method, positive=pos) if method else cvs[0]
     oof_files = np.flatnonzero(~np.isnan(cv.oof_proba[:, 0]))
-    overall = classification_metrics(y[oof_files], cv.oof_proba[oof_files], prep.labels, positive=prep.positive)
+    overall = classification_metrics(y[oof_files], cv.oof_proba[oof_files], labels, positive=pos)
     learn = None
-    if cfg.learning_curve:
-        learn = learning_curve(estimator, table.values, table.file_index, y, groups, prep.labels,
-                               n_splits=cfg.folds, seed=cfg.seed, positive=prep.positive)
+    if cfg.learning_curve and not method:
+        learn = learning_curve(estimators[0], prep.table.values, prep.table.file_index, y, groups, labels,
+                               n_splits=cfg.folds, seed=cfg.seed, positive=pos)
     t1 = time.perf_counter()
-    final = estimator.fit(table.values, y[table.file_index])
+    finals = [fit_on_files(est, pr.table.values, pr.table.file_index, y, ok, groups)
+              for est, pr in zip(estimators, preps)]
     t_fit = time.perf_counter() - t1
 
-    audio_seconds = float(sum(it.duration for it in prep.index.items))
+    audio_seconds = float(sum(it.duration for it in index.items))
     timing = {"feature_seconds": round(t_feat, 2), "final_fit_seconds": round(t_fit, 2),
               "cv_fit_seconds_per_fold": round(cv.fit_seconds, 3),
               "cv_predict_seconds_per_fold": round(cv.predict_seconds, 3),
               "audio_seconds": round(audio_seconds, 1)}
     config = {"command": "train", "data": [str(r) for r in roots], **asdict(cfg),
-              "featurizer_params": featurizer.params(), "labels": prep.labels}
-    run_dir = new_run_dir(runs_dir, f"train-{cfg.task}-{cfg.features}-{cfg.model}")
-    skipped = [(s.path, f"{s.path}: {s.reason}") for s in prep.index.skipped] + list(table.failed)
-    report = write_evaluation(run_dir, title=f"Training report: {cfg.task} / {cfg.features} / {cfg.model}",
+              "featurizer_params": [fz.params() for fz in featurizers] if method else featurizers[0].params(),
+              "labels": labels}
+    name = f"{cfg.task}-{cfg.model}" if method else f"{cfg.task}-{cfg.features}-{cfg.model}"
+    run_dir = new_run_dir(runs_dir, f"train-{name}")
+    failed = {p: r for pr in preps for p, r in pr.table.failed}
+    skipped = [(s.path, f"{s.path}: {s.reason}") for s in index.skipped] + sorted(failed.items())
+    members_summary = None
+    if method:
+        members_summary = {f"{f}:{m}": c.summary for (f, m), c in zip(specs, cvs)}
+        timing["members"] = ", ".join(f"{f}:{m}" for f, m in specs)
+    report = write_evaluation(run_dir, title=f"Training report: {cfg.task} / "
+                              + (f"{cfg.model} of {', '.join(f'{f}:{m}' for f, m in specs)}" if method
+                                 else f"{cfg.features} / {cfg.model}"),
                               config=config, overall=overall, y_true=y[oof_files], proba=cv.oof_proba[oof_files],
-                              labels=prep.labels, paths=[table.paths[i] for i in oof_files], positive=prep.positive,
+                              labels=labels, paths=[prep.table.paths[i] for i in oof_files], positive=pos,
                               cv_summary=cv.summary, cv_folds=cv.folds, learning=learn, timing=timing,
-                              failed=skipped)
+                              failed=skipped, members=members_summary)
     saved = None
     if model_dir is not None:
-        card = ModelCard(task=cfg.task, labels=prep.labels, featurizer=featurizer.name,
-                         featurizer_params=featurizer.params(), model=cfg.model, model_params=cfg.model_params,
-                         positive_label=prep.labels[prep.positive] if prep.positive is not None else None,
-                         metrics={"cv": cv.summary, "folds": cfg.folds, "repeats": cfg.repeats},
-                         training_data={"roots": [str(r) for r in roots], "files": int(len(ok)),
-                                        "per_class": {c: int((y[ok] == i).sum()) for i, c in enumerate(prep.labels)},
-                                        "group_pattern": cfg.group_pattern, "audio_hours": round(audio_seconds / 3600, 3)})
-        saved = save_model(model_dir, final, card, overwrite=overwrite)
+        data_info = {"roots": [str(r) for r in roots], "files": int(len(ok)),
+                     "per_class": {c: int((y[ok] == i).sum()) for i, c in enumerate(labels)},
+                     "group_pattern": cfg.group_pattern, "audio_hours": round(audio_seconds / 3600, 3)}
+
+        def card_for(fz: Any, model: str, params: dict, summary: dict) -> ModelCard:
+            return ModelCard(task=cfg.task, labels=labels, featurizer=fz.name, featurizer_params=fz.params(),
+                             model=model, model_params=params,
+                             positive_label=labels[pos] if pos is not None else None,
+                             metrics={"cv": summary, "folds": cfg.folds, "repeats": cfg.repeats},
+                             training_data=data_info)
+
+        if method:
+            folder = Path(model_dir)
+            for i, ((f, m), fz, est, c) in enumerate(zip(specs, featurizers, finals, cvs)):
+                save_model(folder / f"member-{i}", est, card_for(fz, m, {}, c.summary), overwrite=overwrite)
+            top = card_for(featurizers[0], cfg.model, {"method": method,
+                                                       "members": [f"member-{i}" for i in range(len(specs))]},
+                           cv.summary)
+            top.featurizer, top.featurizer_params = "+".join(f for f, _ in specs), {}
+            saved = save_model(folder, None, top, overwrite=overwrite)
+        else:
+            saved = save_model(model_dir, finals[0], card_for(featurizers[0], cfg.model, cfg.model_params,
+                                                               cv.summary), overwrite=overwrite)
     return {"run_dir": run_dir, "report": report, "model_dir": saved, "cv": cv.summary, "overall": overall,
-            "skipped": skipped, "labels": prep.labels}
+            "skipped": skipped, "labels": labels, "members": members_summary}
 
 
 def featurizer_for(card: ModelCard) -> Any:
     """Rebuild the featurizer a model was trained with, and check it matches exactly."""
-    from soundsort.errors import ModelError
-
     try:
         featurizer = featurizer_from_params(card.featurizer_params)
     except ConfigError as exc:
@@ -188,24 +258,37 @@ def featurizer_for(card: ModelCard) -> Any:
 def evaluate(model_dir: str | Path, roots: Sequence[str | Path], *, runs_dir: str | Path = "runs",
              group_pattern: str | None = None, jobs: int = 1, cache: bool = True,
              progress: Progress | None = None) -> dict[str, Any]:
-    """Score a saved model on a labelled dataset (all files are test files); write a run folder."""
-    estimator, card = load_model(model_dir)
-    featurizer = featurizer_for(card)
-    prep = prepare(roots, card.task, featurizer, labels=card.labels, group_pattern=group_pattern, jobs=jobs,
-                   cache=cache, progress=progress)
-    table = prep.table
+    """Score a saved model (or ensemble) on a labelled dataset (all files are test files); write a run folder."""
+    predictor = Predictor(model_dir)
+    card = predictor.card
+    parts = predictor.members or [predictor]
+    index = index_dataset(roots, group_pattern=group_pattern, jobs=jobs)
+    preps = [prepare(roots, card.task, m.featurizer, labels=card.labels, jobs=jobs, cache=cache, progress=progress,
+                     index=index) for m in parts]
+    prep, table = preps[0], preps[0].table
     ok = np.unique(table.file_index)
+    for other in preps[1:]:
+        ok = np.intersect1d(ok, np.unique(other.table.file_index))
     if len(ok) == 0:
-        raise DatasetError("no file could be featurized", prep.index.root)
+        raise DatasetError("no file could be featurized", index.root)
     t0 = time.perf_counter()
-    proba = predict_files(estimator, table.values, table.file_index, ok, len(card.labels), table.n_files)
+    probas = [predict_files(m.estimator, pr.table.values, pr.table.file_index, ok, len(card.labels),
+                            pr.table.n_files) for m, pr in zip(parts, preps)]
+    if predictor.members:
+        from soundsort.models.ensembles import combine
+
+        proba = np.full_like(probas[0], np.nan)
+        proba[ok] = combine([p[ok] for p in probas], predictor.method)
+    else:
+        proba = probas[0]
     t_pred = time.perf_counter() - t0
     overall = classification_metrics(prep.y_file[ok], proba[ok], card.labels, positive=prep.positive,
                                      threshold=card.threshold)
     audio_seconds = float(sum(it.duration for it in prep.index.items))
     timing = {"predict_seconds": round(t_pred, 3), "audio_seconds": round(audio_seconds, 1)}
     run_dir = new_run_dir(runs_dir, f"evaluate-{card.task}-{card.featurizer}-{card.model}")
-    skipped = [(s.path, f"{s.path}: {s.reason}") for s in prep.index.skipped] + list(table.failed)
+    failed = {p: r for pr in preps for p, r in pr.table.failed}
+    skipped = [(s.path, f"{s.path}: {s.reason}") for s in index.skipped] + sorted(failed.items())
     config = {"command": "evaluate", "model": str(model_dir), "data": [str(r) for r in roots],
               "card": asdict(card)}
     report = write_evaluation(run_dir, title=f"Evaluation: {Path(model_dir).name} on {', '.join(map(str, roots))}",
@@ -227,20 +310,41 @@ class FilePrediction:
 
 
 class Predictor:
-    """A loaded model ready to predict files (loads once, predicts many)."""
+    """A loaded model (or ensemble) ready to predict files: loads once, predicts many."""
 
     def __init__(self, model_dir: str | Path, *, cache: bool = False) -> None:
-        self.estimator, self.card = load_model(model_dir)
-        self.featurizer = featurizer_for(self.card)
-        self.cache = _cache(cache)
+        from soundsort.models.io import is_ensemble
 
-    def predict_file(self, path: str | Path) -> FilePrediction:
+        self.estimator, self.card = load_model(model_dir)
+        self.cache = _cache(cache)
+        self.members: list[Predictor] = []
+        if is_ensemble(self.card):
+            self.method = self.card.model_params["method"]
+            self.members = [Predictor(Path(model_dir) / m, cache=cache) for m in self.card.model_params["members"]]
+            for m in self.members:
+                if m.card.labels != self.card.labels:
+                    raise ModelError("ensemble member has other labels than the ensemble", Path(model_dir))
+            self.featurizer = None
+        else:
+            self.featurizer = featurizer_for(self.card)
+
+    def segment_proba(self, path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+        """``(times[n, 2], probabilities[n, K])`` of the file's analysis segments."""
+        if self.members:
+            from soundsort.models.ensembles import combine
+
+            parts = [m.segment_proba(path) for m in self.members]
+            n = min(len(p) for _, p in parts)  # members on other sample rates may differ by one tail segment
+            return parts[0][0][:n], combine([p[:n] for _, p in parts], self.method)
         seg = featurize_file(self.featurizer, path, cache=self.cache)
-        labels = self.card.labels
         if len(seg.values) == 0:
             raise DatasetError("too short for one analysis segment", path)
-        proba = proba_matrix(self.estimator, seg.values, len(labels))
-        file_p = aggregate(proba, np.zeros(len(proba), dtype=int), 1)[0]
+        return seg.times, proba_matrix(self.estimator, seg.values, len(self.card.labels))
+
+    def predict_file(self, path: str | Path) -> FilePrediction:
+        labels = self.card.labels
+        times, proba = self.segment_proba(path)
+        file_p = proba.mean(axis=0)
         if self.card.positive_label is not None and len(labels) == 2:
             pos = labels.index(self.card.positive_label)
             label = labels[pos] if file_p[pos] >= self.card.threshold else labels[1 - pos]
@@ -249,6 +353,6 @@ class Predictor:
         segments = [{"start": round(float(t[0]), 3), "end": round(float(t[1]), 3),
                      "label": labels[int(np.argmax(p))],
                      "probabilities": {c: round(float(v), 4) for c, v in zip(labels, p)}}
-                    for t, p in zip(seg.times, proba)]
-        duration = float(seg.times[-1][1]) if len(seg.times) else 0.0
+                    for t, p in zip(times, proba)]
+        duration = float(times[-1][1]) if len(times) else 0.0
         return FilePrediction(str(path), label, {c: float(v) for c, v in zip(labels, file_p)}, segments, duration)

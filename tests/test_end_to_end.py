@@ -108,3 +108,26 @@ def test_genre_task_multiclass(tmp_path: Path) -> None:
     card = json.loads((tmp_path / "m" / "model.json").read_text())
     assert card["labels"] == ["music", "noise", "speech"]
     assert card["metrics"]["cv"]["accuracy"]["mean"] >= 0.85
+
+
+def test_ensemble_train_predict_evaluate(example_data: Path, tmp_path: Path) -> None:
+    model = tmp_path / "ens"
+    res = run_cli("train", str(example_data), "--model", "ensemble-vote", "--member", "handcrafted:logreg",
+                  "--member", "mfcc:svm", "--member", "handcrafted:random-forest", "--folds", "3",
+                  "--output", str(model), "--runs", str(tmp_path / "runs"))
+    assert res.returncode == 0, res.stderr
+    card = json.loads((model / "model.json").read_text())
+    assert card["model"] == "ensemble-vote" and card["model_params"]["members"] == ["member-0", "member-1", "member-2"]
+    assert card["metrics"]["cv"]["accuracy"]["mean"] >= 0.85
+    assert json.loads((model / "member-1" / "model.json").read_text())["featurizer"] == "mfcc"
+    report = next((tmp_path / "runs").iterdir()) / "report.md"
+    assert "Ensemble members" in report.read_text()
+    sf.write(tmp_path / "song.wav", synth_music(7.0, 22050, seed=99), 22050)
+    pred = run_cli("predict", str(tmp_path / "song.wav"), "--model", str(model), "--format", "json")
+    assert pred.returncode == 0, pred.stderr
+    assert json.loads(pred.stdout)[0]["label"] == "music"
+    fresh = make_example_dataset(tmp_path / "fresh", n_per_class=3, seconds=4.0, seed=55)
+    ev = run_cli("evaluate", str(model), str(fresh), "--runs", str(tmp_path / "runs-eval"))
+    assert ev.returncode == 0, ev.stderr
+    run = next((tmp_path / "runs-eval").iterdir())
+    assert json.loads((run / "metrics.json").read_text())["overall"]["accuracy"] >= 0.85

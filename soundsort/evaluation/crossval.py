@@ -7,6 +7,7 @@ ESC-10 fold or an artist, is never on both sides) and stratified by class.
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,18 +28,34 @@ class CVResult:
     oof_proba: np.ndarray  # out-of-fold file probabilities of the first repeat
     fit_seconds: float  # mean per fold
     predict_seconds: float  # mean per fold
-    extra: dict[str, Any] = field(default_factory=dict)
+    #: every split's (repeat, fold, test file indices, their probabilities [len(test), K])
+    split_proba: list[tuple[int, int, np.ndarray, np.ndarray]] = field(default_factory=list)
 
 
 def _segment_rows(file_index: np.ndarray, files: np.ndarray) -> np.ndarray:
     return np.flatnonzero(np.isin(file_index, files))
 
 
+def _takes_groups(estimator: BaseEstimator) -> bool:
+    try:
+        return "groups" in inspect.signature(estimator.fit).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 def fit_on_files(estimator: BaseEstimator, X: np.ndarray, file_index: np.ndarray, y_file: np.ndarray,
-                 files: np.ndarray) -> BaseEstimator:
-    """Fit a clone of ``estimator`` on every segment of ``files`` (each labelled with its file's class)."""
+                 files: np.ndarray, groups_file: np.ndarray | None = None) -> BaseEstimator:
+    """Fit a clone of ``estimator`` on every segment of ``files`` (each labelled with its file's class).
+
+    Estimators whose ``fit`` takes ``groups`` (the neural heads, for their early-stopping split) get
+    each segment's group, so segments of one recording never sit on both sides of it.
+    """
     rows = _segment_rows(file_index, files)
-    return clone(estimator).fit(X[rows], y_file[file_index[rows]])
+    model = clone(estimator)
+    if _takes_groups(model):
+        groups = file_index[rows] if groups_file is None else groups_file[file_index[rows]]
+        return model.fit(X[rows], y_file[file_index[rows]], groups=groups)
+    return model.fit(X[rows], y_file[file_index[rows]])
 
 
 def predict_files(estimator: BaseEstimator, X: np.ndarray, file_index: np.ndarray, files: np.ndarray,
@@ -62,18 +79,24 @@ def cross_validate(
     seed: int = 0,
     positive: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    files: np.ndarray | None = None,
 ) -> CVResult:
-    """Grouped, stratified k-fold CV (optionally repeated with new shuffles); metrics per fold at file level."""
-    files = np.unique(file_index)
+    """Grouped, stratified k-fold CV (optionally repeated with new shuffles); metrics per fold at file level.
+
+    ``files`` restricts the CV to these file indices (default: every file that has segments); models
+    compared or ensembled on the same ``files`` and ``seed`` see exactly the same splits.
+    """
+    files = np.unique(file_index) if files is None else np.asarray(files)
     k = len(labels)
     oof = np.full((len(y_file), k), np.nan)
     folds: list[dict[str, Any]] = []
+    split_proba: list[tuple[int, int, np.ndarray, np.ndarray]] = []
     fit_t, pred_t = [], []
     splits = list(repeated_grouped_kfold(y_file[files], groups_file[files], n_splits, n_repeats, seed))
     for i, (rep, fold, tr, te) in enumerate(splits):
         tr_files, te_files = files[tr], files[te]
         t0 = time.perf_counter()
-        model = fit_on_files(estimator, X, file_index, y_file, tr_files)
+        model = fit_on_files(estimator, X, file_index, y_file, tr_files, groups_file)
         t1 = time.perf_counter()
         proba = predict_files(model, X, file_index, te_files, k, len(y_file))
         t2 = time.perf_counter()
@@ -82,11 +105,43 @@ def cross_validate(
         m = classification_metrics(y_file[te_files], proba[te_files], labels, positive=positive)
         m.update({"repeat": rep, "fold": fold, "n_train_files": int(len(tr_files))})
         folds.append(m)
+        split_proba.append((rep, fold, te_files, proba[te_files]))
         if rep == 0:
             oof[te_files] = proba[te_files]
         if progress:
             progress(i + 1, len(splits))
-    return CVResult(folds, summarize_folds(folds), oof, float(np.mean(fit_t)), float(np.mean(pred_t)))
+    return CVResult(folds, summarize_folds(folds), oof, float(np.mean(fit_t)), float(np.mean(pred_t)), split_proba)
+
+
+def ensemble_cv(members: list[CVResult], y_file: np.ndarray, labels: list[str], method: str, *,
+                positive: int | None = None) -> CVResult:
+    """Cross-validated scores of an ensemble, from its members' CV runs on the same splits.
+
+    Each split's test files get the members' probabilities combined by ``method`` (see
+    :func:`soundsort.models.ensembles.combine`); no model is refitted.
+    """
+    from soundsort.models.ensembles import combine
+
+    first = members[0]
+    k = len(labels)
+    oof = np.full((len(y_file), k), np.nan)
+    folds, split_proba = [], []
+    for i, (rep, fold, te_files, _) in enumerate(first.split_proba):
+        parts = []
+        for mem in members:
+            r, f, te, p = mem.split_proba[i]
+            if r != rep or f != fold or not np.array_equal(te, te_files):
+                raise ValueError("ensemble members were cross-validated on different splits")
+            parts.append(p)
+        proba = combine(parts, method)
+        m = classification_metrics(y_file[te_files], proba, labels, positive=positive)
+        m.update({"repeat": rep, "fold": fold})
+        folds.append(m)
+        split_proba.append((rep, fold, te_files, proba))
+        if rep == 0:
+            oof[te_files] = proba
+    return CVResult(folds, summarize_folds(folds), oof, float(sum(m.fit_seconds for m in members)),
+                    float(sum(m.predict_seconds for m in members)), split_proba)
 
 
 def learning_curve(
@@ -123,7 +178,7 @@ def learning_curve(
             missing = set(np.unique(y_file[tr_files])) - set(np.unique(y_file[sub]))
             for c in missing:
                 sub = np.union1d(sub, tr_files[y_file[tr_files] == c][:1])
-            model = fit_on_files(estimator, X, file_index, y_file, sub)
+            model = fit_on_files(estimator, X, file_index, y_file, sub, groups_file)
             k = len(labels)
             p_tr = predict_files(model, X, file_index, sub, k, len(y_file))
             p_te = predict_files(model, X, file_index, te_files, k, len(y_file))

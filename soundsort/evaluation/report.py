@@ -60,6 +60,7 @@ def write_evaluation(
     learning: dict[str, Any] | None = None,
     timing: dict[str, Any] | None = None,
     failed: Sequence[tuple[str, str]] = (),
+    members: dict[str, dict[str, dict[str, float]]] | None = None,
 ) -> Path:
     """Write config.json, metrics.json, confusion matrix (PNG + JSON), PR curve (binary), learning curve,
     predictions.csv and report.md into ``run_dir``. Returns the report's path."""
@@ -73,6 +74,8 @@ def write_evaluation(
         metrics_doc["cv_folds"] = [{k: v for k, v in f.items() if k not in ("per_class",)} for f in cv_folds]
     if timing:
         metrics_doc["timing"] = timing
+    if members:
+        metrics_doc["members"] = members
     if learning:
         metrics_doc["learning_curve"] = learning
     metrics_doc["failed_files"] = [{"path": p, "reason": r} for p, r in failed]
@@ -114,6 +117,11 @@ def write_evaluation(
         lines += [f"## Cross-validation ({len(cv_folds or [])} folds, file level, mean ± std)", "",
                   "| " + " | ".join(head) + " |", "|" + "---|" * len(head),
                   "| " + " | ".join(_fmt(cv_summary.get(h)) for h in head) + " |", ""]
+    if members:
+        lines += ["### Ensemble members (same splits)", "", "| member | " + " | ".join(head) + " |",
+                  "|---|" + "---|" * len(head)]
+        lines += [f"| {name} | " + " | ".join(_fmt(summ.get(h)) for h in head) + " |" for name, summ in members.items()]
+        lines += [""]
     lines += [f"## Overall ({overall['n']} files{', out-of-fold' if cv_summary is not None else ''})", "",
               "| " + " | ".join(head) + " |", "|" + "---|" * len(head),
               "| " + " | ".join(_fmt(overall.get(h)) for h in head) + " |", "",

@@ -76,7 +76,7 @@ class ModelCard:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
-def save_model(folder: str | Path, estimator: Any, card: ModelCard, *, overwrite: bool = False) -> Path:
+def save_model(folder: str | Path, estimator: Any | None, card: ModelCard, *, overwrite: bool = False) -> Path:
     """Write ``estimator`` and its card into ``folder``; refuses to replace an existing model unless asked."""
     import skops.io as sio
 
@@ -84,10 +84,16 @@ def save_model(folder: str | Path, estimator: Any, card: ModelCard, *, overwrite
     if (folder / "model.json").exists() and not overwrite:
         raise ModelError("a model already exists here (use --overwrite to replace it)", folder)
     folder.mkdir(parents=True, exist_ok=True)
-    with atomic_open(folder / "model.skops", "wb") as fh:
-        fh.write(sio.dumps(estimator))
+    if estimator is not None:  # an ensemble's top folder has no weights of its own, only members
+        with atomic_open(folder / "model.skops", "wb") as fh:
+            fh.write(sio.dumps(estimator))
     write_json(folder / "model.json", asdict(card))
     return folder
+
+
+def is_ensemble(card: ModelCard) -> bool:
+    """True for an ensemble folder (its members are sub-folders named in ``model_params['members']``)."""
+    return card.model.startswith("ensemble")
 
 
 def load_card(folder: str | Path) -> ModelCard:
@@ -110,11 +116,16 @@ def load_card(folder: str | Path) -> ModelCard:
 
 
 def load_model(folder: str | Path) -> tuple[Any, ModelCard]:
-    """Load a model folder → ``(estimator, card)`` without unpickling anything."""
+    """Load a model folder → ``(estimator, card)`` without unpickling anything.
+
+    For an ensemble the estimator is None: load each member folder in turn.
+    """
     import skops.io as sio
 
     folder = Path(folder)
     card = load_card(folder)
+    if is_ensemble(card):
+        return None, card
     weights = folder / "model.skops"
     if not weights.is_file():
         raise ModelError("model.skops missing", folder)
