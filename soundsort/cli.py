@@ -266,6 +266,48 @@ def _emit(text: str, output: Path | None) -> None:
         fh.write(text)
 
 
+# ---------------------------------------------------------------------------------------------- tags
+
+@app.command()
+def tags(
+    files: Annotated[list[Path], typer.Argument(help="Audio files or folders (searched recursively).")],
+    tagger: Annotated[Optional[list[str]], typer.Option("--tagger", help="yamnet, musicnn-msd, musicnn-mtt (repeatable; default all).")] = None,
+    top: Annotated[int, typer.Option(help="Tags per tagger.")] = 5,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
+) -> None:
+    """Top AudioSet classes (YAMNet) and top MSD / MagnaTagATune tags (musicnn) of each file."""
+    from dataclasses import asdict
+
+    from soundsort.inference.tags import TAGGERS, Tagger
+
+    if fmt not in ("table", "json"):
+        _fail(f"unknown format {fmt!r} (table, json)")
+    tg = Tagger(tuple(tagger) if tagger else TAGGERS, top_k=top)
+    paths = list(_expand(files))
+    results, failures = [], 0
+    with _progress("tagging") as update:
+        for i, path in enumerate(paths):
+            try:
+                results.append(tg.tag_file(path))
+            except SoundsortError as exc:
+                failures += 1
+                _errline(f"soundsort: {exc}")
+            update(i + 1, len(paths), path)
+    if fmt == "json":
+        _emit(json.dumps([asdict(r) for r in results], indent=2) + "\n", None)
+    else:
+        for r in results:
+            table = Table(title=f"{r.path} ({r.duration:.1f} s)", title_justify="left")
+            for name in r.tags:
+                table.add_column(name)
+            for row in zip(*r.tags.values()):
+                table.add_row(*[f"{t} {s:.2f}" for t, s in row])
+            out.print(table)
+    if failures:
+        _errline(f"{failures} of {len(paths)} files failed")
+        raise typer.Exit(1)
+
+
 # ---------------------------------------------------------------------------------------------- list / demo
 
 @app.command("list")

@@ -43,3 +43,26 @@ def test_errors_are_one_line(tmp_path: Path) -> None:
     assert res.stderr.strip().count("\n") == 0 and "model.json missing" in res.stderr
     res = run_cli("train", str(tmp_path), "--model", "nonsense")
     assert res.returncode == 1 and "unknown model" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_tags_command_on_real_signals(tmp_path: Path) -> None:
+    import numpy as np
+    import pytest
+
+    from soundsort.examples import espeak_speech, have_espeak
+
+    sf.write(tmp_path / "quiet.wav", np.zeros(16000 * 3, np.float32), 16000)
+    if have_espeak():
+        sf.write(tmp_path / "talk.wav", espeak_speech(6.0, 16000, seed=2), 16000)
+    sf.write(tmp_path / "song.wav", synth_music(6.0, 16000, seed=2), 16000)
+    res = run_cli("tags", str(tmp_path), "--format", "json", "--top", "3")
+    assert res.returncode == 0, res.stderr
+    docs = {Path(d["path"]).name: d["tags"] for d in json.loads(res.stdout)}
+    assert docs["quiet.wav"]["yamnet"][0][0] == "Silence"
+    assert set(docs["song.wav"]) == {"yamnet", "musicnn-msd", "musicnn-mtt"}
+    assert len(docs["song.wav"]["musicnn-mtt"]) == 3
+    assert "Music" in [t for t, _ in docs["song.wav"]["yamnet"]] or docs["song.wav"]["yamnet"][0][0] in (
+        "Music", "Musical instrument", "Electronic music", "Synthesizer")
+    if not have_espeak():
+        pytest.skip("espeak-ng not installed: speech part not checked")
+    assert docs["talk.wav"]["yamnet"][0][0] == "Speech"

@@ -80,6 +80,7 @@ def plot_learning_curve(sizes: Sequence[int], train_scores: np.ndarray, val_scor
         mean, std = scores.mean(axis=1), scores.std(axis=1)
         ax.plot(sizes, mean, "o-", label=name)
         ax.fill_between(sizes, mean - std, mean + std, alpha=0.2)
+    ax.set_ylim(max(0.0, float(np.min(np.concatenate([tr, va]))) - 0.05), 1.02)  # scores live in [0, 1]
     ax.set_xlabel("training recordings")
     ax.set_ylabel(metric)
     ax.grid(alpha=0.3)
