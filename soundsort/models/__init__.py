@@ -1,0 +1,7 @@
+"""Heads: scikit-learn style classifiers on segment features, their ensembles and safe persistence.
+
+Importing this package registers every built-in model (classical pipelines and the PyTorch heads).
+"""
+
+import soundsort.models.classical  # noqa: F401  (registers logreg, linear-svm, svm, random-forest, xgboost)
+import soundsort.models.torch_heads  # noqa: F401  (registers mlp, attention)

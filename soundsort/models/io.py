@@ -34,6 +34,9 @@ TRUSTED_TYPES: frozenset[str] = frozenset({
     "sklearn.tree._tree.Tree",
     "xgboost.core.Booster",
     "xgboost.sklearn.XGBClassifier",
+    # soundsort's PyTorch heads: their state is plain values and numpy arrays, no torch objects
+    "soundsort.models.torch_heads.MLPClassifier",
+    "soundsort.models.torch_heads.AttentionConv1DClassifier",
 })
 
 _VERSIONED = ("soundsort", "numpy", "scipy", "librosa", "scikit-learn", "xgboost-cpu", "skops", "soundfile", "soxr")
