@@ -275,7 +275,15 @@ def register_featurizer(name: str, factory: Callable[..., Featurizer]) -> None:
 
 
 def get_featurizer(name: str, **overrides: Any) -> Featurizer:
-    """Build feature set ``name`` with parameter ``overrides`` (e.g. ``sr=16000, stats=("mean", "std", "skew")``)."""
+    """Build feature set ``name`` with parameter ``overrides`` (e.g. ``sr=16000, stats=("mean", "std", "skew")``).
+
+    ``"a+b+..."`` names a combination of vector feature sets (see
+    :func:`soundsort.features.embeddings.combined_featurizer`).
+    """
+    if isinstance(name, str) and "+" in name and name not in _REGISTRY:
+        from soundsort.features.embeddings import combined_featurizer
+
+        return combined_featurizer(name, **overrides)
     try:
         factory = _REGISTRY[name]
     except KeyError:
@@ -364,8 +372,12 @@ def featurize_file(
     """Decode ``path`` at the featurizer's rate and featurize it, answering from ``cache`` when it can.
 
     With a cache, a hit neither decodes nor computes. Decoding errors are
-    :class:`~soundsort.errors.AudioError` (not cached).
+    :class:`~soundsort.errors.AudioError` (not cached). A featurizer with its own
+    ``featurize_file(path, cache)`` method (a combination: one decode, a cache entry per member) does it.
     """
+    own = getattr(featurizer, "featurize_file", None)
+    if callable(own):
+        return own(path, cache)
 
     def compute() -> dict[str, np.ndarray]:
         y, _ = load(path, featurizer.sample_rate)
@@ -381,3 +393,14 @@ __all__ = [
     "SegmentingFeaturizer", "SpectrogramConfig", "SpectrogramFeaturizer", "cache_params", "featurize_array",
     "featurize_file", "featurizer_from_params", "featurizer_names", "get_featurizer", "register_featurizer",
 ]
+
+
+def _register_builtin_embeddings() -> None:
+    """Register the pretrained-embedding feature sets (``yamnet``, ``musicnn-msd``, ...; :mod:`.embeddings`).
+
+    Imported here, at the end, because that module imports this one; it registers on import.
+    """
+    import soundsort.features.embeddings  # noqa: F401
+
+
+_register_builtin_embeddings()
