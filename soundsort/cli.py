@@ -36,6 +36,12 @@ def _errline(msg: str) -> None:
     sys.stderr.flush()
 
 
+def _outline(msg: str) -> None:
+    """One unwrapped line on stdout, flushed at once (a log a person or a script can follow)."""
+    sys.stdout.write(msg + "\n")
+    sys.stdout.flush()
+
+
 def _fail(msg: str, code: int = 1) -> None:
     _errline(f"soundsort: {msg}")
     raise typer.Exit(code)
@@ -110,7 +116,9 @@ def index(
 
 @app.command()
 def train(
-    data: Annotated[list[Path], typer.Argument(help="Dataset folder(s): one sub-folder per label.")],
+    data: Annotated[Optional[list[Path]], typer.Argument(help="Dataset folder(s): one sub-folder per label.")] = None,
+    preset: Annotated[Optional[str], typer.Option(help="A bundled model's recipe: default-music or default-genre "
+                                                   "(data defaults to ../shared/data, output to the package's assets).")] = None,
     task: Annotated[str, typer.Option(help="'music' (binary: folder 'music' vs every other folder) or 'genre'.")] = "music",
     features: Annotated[str, typer.Option(help="Feature set (see `soundsort list`).")] = "handcrafted",
     model: Annotated[str, typer.Option(help="Model (see `soundsort list`), or ensemble-mean|ensemble-vote|ensemble-max.")] = "logreg",
@@ -133,6 +141,18 @@ def train(
     from soundsort.workflows import TrainConfig
     from soundsort.workflows import train as run_train
 
+    notes = ""
+    if preset:
+        from soundsort.presets import get_preset
+
+        ps = get_preset(preset)
+        task, features, model, group_pattern, notes = ps.task, ps.features, ps.model, ps.group_pattern, ps.notes
+        feature_param = [f"{k}={json.dumps(v)}" for k, v in ps.feature_params.items()] + list(feature_param or [])
+        param = [f"{k}={json.dumps(v)}" for k, v in ps.model_params.items()] + list(param or [])
+        data = data or ps.data_paths()
+        output = output or ps.output()
+    if not data:
+        _fail("give at least one dataset folder (or --preset)")
     cfg = TrainConfig(task=task, features=features, feature_params=_parse_params(feature_param), model=model,
                       model_params=_parse_params(param), folds=folds, repeats=repeats, seed=seed,
                       group_pattern=group_pattern, groups_csv=str(groups_csv) if groups_csv else None,
@@ -264,6 +284,191 @@ def _emit(text: str, output: Path | None) -> None:
 
     with atomic_open(output, "w", encoding="utf-8") as fh:
         fh.write(text)
+
+
+# ---------------------------------------------------------------------------------------------- classify
+
+def _classifier_factory(model: Optional[Path], genre_model: Optional[Path], genre: bool, min_segment: float,
+                        top_k: int, threads: Optional[int]):
+    import functools
+
+    from soundsort.inference.classify import ClassifyConfig, Classifier
+
+    cfg = ClassifyConfig(min_segment_seconds=min_segment, top_k=top_k, genre=genre)
+    return functools.partial(Classifier, model, genre_model, cfg, threads=threads)
+
+
+@app.command()
+def classify(
+    paths: Annotated[list[Path], typer.Argument(help="Audio files or folders (searched recursively).")],
+    model: Annotated[Optional[Path], typer.Option("--model", "-m", help="Music/non-music model (default: bundled).")] = None,
+    genre_model: Annotated[Optional[Path], typer.Option(help="Genre model (default: bundled, 10 GTZAN genres).")] = None,
+    genre: Annotated[bool, typer.Option(help="Also say the genre of the music parts.")] = True,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table, json, jsonl or csv.")] = "table",
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write results here (default stdout).")] = None,
+    resume: Annotated[bool, typer.Option(help="Skip files already classified in --output.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing --output file.")] = False,
+    min_segment: Annotated[float, typer.Option(help="Shortest timeline segment, seconds.")] = 2.0,
+    top_k: Annotated[int, typer.Option(help="Genres reported per file.")] = 3,
+    write_tags: Annotated[bool, typer.Option(help="Write the top genre into the files' own tags (ID3, Vorbis, MP4).")] = False,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Files classified in parallel (processes).")] = 1,
+    schema: Annotated[bool, typer.Option(help="Print the JSON Schema of one result record and exit.")] = False,
+) -> None:
+    """Music / non-music timeline and genre for any file or folder, with the bundled models."""
+    from soundsort.inference.batch import ResultWriter, run_batch
+
+    if schema:
+        from soundsort.inference.schema import RECORD_SCHEMA
+
+        sys.stdout.write(json.dumps(RECORD_SCHEMA, indent=2) + "\n")
+        return
+    if fmt not in ("table", "json", "jsonl", "csv"):
+        _fail(f"unknown format {fmt!r} (table, json, jsonl, csv)")
+    if fmt == "table" and output is not None:
+        _fail("--output needs --format json, jsonl or csv")
+    if resume and output is None:
+        _fail("--resume needs --output")
+    files = [str(p) for p in _expand(paths)]
+    if not files:
+        _fail("no audio files found in " + ", ".join(map(str, paths)))
+    factory = _classifier_factory(model, genre_model, genre, min_segment, top_k, 1 if jobs > 1 else None)
+    factory()  # load the models once here: a broken model fails now, with one line, not once per file
+    writer = None if fmt == "table" else ResultWriter(fmt, output, resume=resume, overwrite=overwrite)
+    todo = [f for f in files if writer is None or f not in writer.done]
+    if writer is not None and len(todo) < len(files):
+        _errline(f"resuming: {len(files) - len(todo)} of {len(files)} files already done")
+    records: list[dict] = []
+
+    def on_result(rec: dict) -> None:
+        if rec["status"] != "ok":
+            _errline(f"soundsort: {rec['error']}")
+        elif write_tags and rec.get("genre"):
+            from soundsort.inference.filetags import write_genre
+
+            try:
+                write_genre(rec["path"], rec["genre"][0]["label"])
+            except SoundsortError as exc:
+                _errline(f"soundsort: {exc}")
+        if writer is not None:
+            writer.add(rec)
+        else:
+            records.append(rec)
+
+    try:
+        with _progress("classifying") as update:
+            ok, failed = run_batch(todo, factory, jobs=jobs, on_result=on_result, progress=update)
+    finally:
+        if writer is not None:
+            writer.close()
+    if fmt == "table":
+        _print_classify_table(records)
+    if failed:
+        _errline(f"{failed} of {len(todo)} files failed")
+        raise typer.Exit(1)
+
+
+def _print_classify_table(records: list[dict]) -> None:
+    table = Table(title="soundsort classify")
+    for col, just in (("file", "left"), ("length", "right"), ("music", "right"), ("timeline", "left"),
+                      ("genre (music parts)", "left")):
+        table.add_column(col, justify=just, overflow="fold")
+    for r in records:
+        if r["status"] != "ok":
+            continue
+        timeline = "\n".join(f"{_mmss(s['start'])}–{_mmss(s['end'])} {s['label']} ({s['confidence']:.2f})"
+                              for s in r["timeline"][:12])
+        if len(r["timeline"]) > 12:
+            timeline += f"\n… {len(r['timeline']) - 12} more"
+        genre = "\n".join(f"{g['label']} {g['probability']:.2f}" for g in r["genre"]) if r.get("genre") else "–"
+        table.add_row(Path(r["path"]).name, _mmss(r["duration"]), f"{100 * r['music_share']:.0f}%", timeline, genre)
+    out.print(table)
+
+
+def _mmss(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60}:{rest % 60:02d}"
+
+
+# ---------------------------------------------------------------------------------------------- organize
+
+@app.command()
+def organize(
+    src: Annotated[Path, typer.Argument(help="Folder of audio files (searched recursively).")],
+    dest: Annotated[Path, typer.Argument(help="Where the genre folders go.")],
+    by: Annotated[str, typer.Option(help="What to sort by (genre).")] = "genre",
+    mode: Annotated[str, typer.Option(help="copy, link or move.")] = "copy",
+    dry_run: Annotated[bool, typer.Option(help="Print the plan; touch nothing.")] = False,
+    min_confidence: Annotated[float, typer.Option(help="Files whose top genre is less likely go to unsure/.")] = 0.0,
+    non_music: Annotated[str, typer.Option(help="leave (untouched) or aside (DEST/non-music/).")] = "leave",
+    model: Annotated[Optional[Path], typer.Option("--model", "-m", help="Music/non-music model (default: bundled).")] = None,
+    genre_model: Annotated[Optional[Path], typer.Option(help="Genre model (default: bundled).")] = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j")] = 1,
+) -> None:
+    """Sort music files into DEST/<genre>/ folders (copy, link or move), never overwriting or losing a file.
+
+    Classification results are kept in DEST/.soundsort-organize.jsonl, so an interrupted run resumes.
+    """
+    from soundsort.inference.batch import ResultWriter, read_records, run_batch
+    from soundsort.inference.organize import clean_temporaries, execute, plan
+
+    if by != "genre":
+        _fail(f"--by {by!r} is not supported (genre)")
+    if not src.is_dir():
+        _fail(f"{src}: not a folder")
+    dest_real = dest.resolve()
+    files = [str(p) for p in _expand([src]) if dest_real not in p.resolve().parents]  # never re-sort DEST
+    state = dest / ".soundsort-organize.jsonl"
+    factory = _classifier_factory(model, genre_model, True, 2.0, 3, 1 if jobs > 1 else None)
+    factory()
+    records: dict[str, dict] = {}
+    if state.exists():
+        records = {r["path"]: r for r in read_records(state, "jsonl") if r.get("status") == "ok"}
+    todo = [f for f in files if f not in records]
+    writer = None if dry_run else ResultWriter("jsonl", state, resume=True)
+    if not dry_run:
+        dest.mkdir(parents=True, exist_ok=True)
+
+    def on_result(rec: dict) -> None:
+        if rec["status"] != "ok":
+            _errline(f"soundsort: {rec['error']}")
+        records[rec["path"]] = rec
+        if writer is not None:
+            writer.add(rec)
+
+    try:
+        with _progress("classifying") as update:
+            _, failed = run_batch(todo, factory, jobs=jobs, on_result=on_result, progress=update)
+    finally:
+        if writer is not None:
+            writer.close()
+    actions = plan([records[f] for f in files if f in records], dest, mode=mode, min_confidence=min_confidence,
+                   non_music=non_music)
+    counts: dict[str, int] = {}
+    for act in actions:
+        if act.kind == "leave":
+            _outline(f"leave  {act.src}  ({act.reason})")
+            counts["left"] = counts.get("left", 0) + 1
+            continue
+        if dry_run:
+            _outline(f"{act.kind:5s}  {act.src} -> {act.folder}/  ({act.reason})")
+            counts[act.kind] = counts.get(act.kind, 0) + 1
+            continue
+        if not act.src.exists():
+            continue  # moved by an earlier run
+        clean_temporaries(act.folder)
+        try:
+            final = execute(act)
+        except OSError as exc:
+            _errline(f"soundsort: {act.src}: cannot {act.kind} ({exc.strerror or exc})")
+            failed += 1
+            continue
+        _outline(f"{act.kind:5s}  {act.src} -> {final}  ({act.reason})")
+        counts[act.kind] = counts.get(act.kind, 0) + 1
+    _errline(("plan: " if dry_run else "done: ") + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
+    if failed:
+        _errline(f"{failed} files failed")
+        raise typer.Exit(1)
 
 
 # ---------------------------------------------------------------------------------------------- tags

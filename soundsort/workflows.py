@@ -147,7 +147,7 @@ def ensemble_method(model: str) -> str | None:
 
 def train(roots: Sequence[str | Path], cfg: TrainConfig, *, model_dir: str | Path | None, runs_dir: str | Path = "runs",
           overwrite: bool = False, progress: Progress | None = None,
-          log: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
+          log: Callable[[str], None] = lambda s: None, notes: str = "") -> dict[str, Any]:
     """Cross-validate ``cfg`` on the data, fit the final model on all of it, save model and run folder.
 
     ``cfg.model`` may be ``ensemble-mean|vote|max`` with ``cfg.members`` (``FEATURES:MODEL``): every member
@@ -227,7 +227,7 @@ def train(roots: Sequence[str | Path], cfg: TrainConfig, *, model_dir: str | Pat
                              model=model, model_params=params,
                              positive_label=labels[pos] if pos is not None else None,
                              metrics={"cv": summary, "folds": cfg.folds, "repeats": cfg.repeats},
-                             training_data=data_info)
+                             training_data=data_info, notes=notes)
 
         if method:
             folder = Path(model_dir)

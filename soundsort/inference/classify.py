@@ -1,0 +1,310 @@
+"""``soundsort classify``: a music / non-music timeline and the genre of the music parts, for any file.
+
+One pass over the file in blocks keeps memory flat whatever its length:
+
+1. decode a block (soundfile / PyAV), resample it once per model rate (streaming soxr);
+2. featurize the block for the music model with a little context on both sides, so segments near block
+   edges are computed as in one pass over the whole file, and score every segment (0.48 s frames for the
+   bundled YAMNet model);
+3. keep a bounded, evenly thinned set of genre windows whose frames look like music;
+4. at the end: smooth the frame probabilities into a timeline with no segment shorter than the minimum,
+   keep the genre windows that lie in music segments, and average the genre model's probabilities there.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from soundsort.audio.decode import info as audio_info
+from soundsort.audio.decode import stream as audio_stream
+from soundsort.audio.resample import StreamResampler, resample
+from soundsort.errors import AudioError, ModelError
+from soundsort.features.registry import featurize_array
+from soundsort.inference.timeline import Segment, music_share, smooth, to_segments
+from soundsort.models.segments import proba_matrix
+
+#: Where the bundled default models live inside the package.
+ASSETS = Path(__file__).resolve().parents[1] / "assets" / "models"
+DEFAULT_MUSIC_MODEL = ASSETS / "default-music"
+DEFAULT_GENRE_MODEL = ASSETS / "default-genre"
+
+
+@dataclass(frozen=True)
+class ClassifyConfig:
+    """Knobs of the classify job (defaults in one place)."""
+
+    min_segment_seconds: float = 2.0  # no timeline segment shorter than this (unless the file is)
+    smooth_seconds: float = 1.5  # moving average over frame probabilities
+    margin: float = 0.1  # hysteresis around the threshold
+    top_k: int = 3  # genres reported
+    genre_window_seconds: float = 3.0
+    max_genre_windows: int = 10  # long songs: an even spread of at most this many music windows
+    block_seconds: float = 60.0  # decoded and analysed at a time
+    genre: bool = True
+
+
+@dataclass
+class FileResult:
+    """Everything classify says about one file (serialized by every output format; see ``schema.py``)."""
+
+    path: str
+    status: str  # "ok" or "error"
+    duration: float = 0.0
+    music_probability: float | None = None
+    music_share: float | None = None
+    label: str | None = None  # "music" when the file is mostly music by the model's threshold
+    timeline: list[dict[str, Any]] = field(default_factory=list)
+    genre: list[dict[str, Any]] | None = None  # top-k [{"label", "probability"}], from music parts only
+    genre_windows: int = 0
+    models: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def evidence_centres(featurizer: Any, times: np.ndarray, duration: float) -> np.ndarray:
+    """The time each segment's prediction speaks for: the mean centre of the frames it pooled.
+
+    A YAMNet frame sits 0.0075 s after its 0.48 s segment starts (patches of 0.975 s every 0.48 s),
+    not in the segment's middle; placing predictions there removes a 0.24 s lag from every boundary.
+    Other feature sets speak for their segment's middle.
+    """
+    ends = np.minimum(times[:, 1], duration)
+    middle = (times[:, 0] + ends) / 2
+    if not str(getattr(featurizer, "backbone_name", "")).startswith("yamnet"):
+        return middle
+    from soundsort.backbones import frontends as F
+
+    hop = F.yamnet_patch_hop_samples() / F.YAMNET_SAMPLE_RATE
+    offset = F.yamnet_min_samples() / 2 / F.YAMNET_SAMPLE_RATE
+    first = np.ceil((times[:, 0] - offset) / hop - 1e-9)
+    last = np.ceil((times[:, 1] - offset) / hop - 1e-9) - 1
+    has = last >= first
+    mean_centre = offset + hop * (first + last) / 2
+    return np.where(has, np.clip(mean_centre, 0.0, duration), middle)
+
+
+class _Thinner:
+    """Keeps at most ``cap`` items spread evenly over a stream: every k-th, k doubling when full."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = max(1, cap)
+        self.step = 1
+        self.seen = 0
+        self.items: list[tuple[float, np.ndarray]] = []
+
+    def offer(self, start: float, window: np.ndarray) -> None:
+        if self.seen % self.step == 0:
+            self.items.append((start, window))
+            if len(self.items) > self.cap:
+                self.step *= 2
+                self.items = self.items[::2]
+        self.seen += 1
+
+
+class _RollingAudio:
+    """The recent part of a stream, addressable by absolute sample index (old audio is dropped)."""
+
+    def __init__(self) -> None:
+        self.start = 0  # absolute index of data[0]
+        self.data = np.zeros(0, np.float32)
+
+    @property
+    def end(self) -> int:
+        return self.start + len(self.data)
+
+    def append(self, block: np.ndarray) -> None:
+        self.data = np.concatenate([self.data, block]) if len(self.data) else np.asarray(block, np.float32)
+
+    def get(self, a: int, b: int) -> np.ndarray:
+        a, b = max(a, self.start), min(b, self.end)
+        return self.data[a - self.start: max(a, b) - self.start]
+
+    def drop_before(self, index: int) -> None:
+        cut = min(max(0, index - self.start), len(self.data))
+        if cut:
+            self.data = self.data[cut:]
+            self.start += cut
+
+
+class Classifier:
+    """Bundled or user models, loaded once; :meth:`classify_file` for any file of any length."""
+
+    def __init__(self, music_model: str | Path | None = None, genre_model: str | Path | None = None,
+                 config: ClassifyConfig = ClassifyConfig(), *, threads: int | None = None) -> None:
+        from soundsort.models.io import load_model
+        from soundsort.workflows import featurizer_for
+
+        self.config = config
+        music_dir = Path(music_model) if music_model else DEFAULT_MUSIC_MODEL
+        self.music_est, self.music_card = load_model(music_dir)
+        if self.music_est is None or self.music_card.positive_label is None or len(self.music_card.labels) != 2:
+            raise ModelError("classify needs a binary music / non-music model (trained with --task music)",
+                             music_dir)
+        self.music_feat = featurizer_for(self.music_card)
+        if not hasattr(self.music_feat, "hop_seconds"):
+            raise ModelError("classify needs a music model on segmented features", music_dir)
+        self._set_threads(self.music_feat, threads)
+        self.pos = self.music_card.labels.index(self.music_card.positive_label)
+        self.genre_est = self.genre_card = self.genre_feat = None
+        self.models = {"music": self._describe(music_dir, self.music_card)}
+        if config.genre:
+            genre_dir = Path(genre_model) if genre_model else DEFAULT_GENRE_MODEL
+            self.genre_est, self.genre_card = load_model(genre_dir)
+            if self.genre_est is None:
+                raise ModelError("classify needs a single genre model, not an ensemble", genre_dir)
+            self.genre_feat = featurizer_for(self.genre_card)
+            self._set_threads(self.genre_feat, threads)
+            self.models["genre"] = self._describe(genre_dir, self.genre_card)
+
+    @staticmethod
+    def _set_threads(featurizer: Any, threads: int | None) -> None:
+        if threads is not None and hasattr(featurizer, "threads"):
+            featurizer.threads = threads
+
+    @staticmethod
+    def _describe(folder: Path, card: Any) -> dict[str, Any]:
+        return {"name": folder.name, "task": card.task, "labels": card.labels, "features": card.featurizer,
+                "model": card.model, "threshold": card.threshold, "created": card.created,
+                "soundsort": card.versions.get("soundsort", "?")}
+
+    # ------------------------------------------------------------------------------------------ music pass
+
+    def _music_blocks(self, blocks: Iterator[np.ndarray], sr: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """``(segment times [n, 2] s, music probabilities [n])`` per block of the music model's segments.
+
+        Each block is featurized with at least 1 s of audio before and after it (whole segment hops, so
+        the segment grid stays the file's), which covers YAMNet's 0.975 s patches and STFT frames: segments
+        come out as a single pass over the file would give them, with bounded memory.
+        """
+        fz = self.music_feat
+        hop_n = int(round(fz.hop_seconds * sr))
+        seg_n = int(round(fz.segment_seconds * sr))
+        ctx_n = hop_n * math.ceil(sr / hop_n)
+        step_n = max(1, int(round(self.config.block_seconds * sr / hop_n))) * hop_n
+        buf = _RollingAudio()
+        done = 0  # segments starting before this sample have been emitted
+        finished = False
+        while not finished:
+            need = done + step_n + seg_n + ctx_n
+            while buf.end < need:
+                try:
+                    buf.append(next(blocks))
+                except StopIteration:
+                    finished = True
+                    break
+            emit_to = buf.end if finished else done + step_n
+            lo = max(0, done - ctx_n)
+            audio = buf.get(lo, buf.end if finished else emit_to + seg_n + ctx_n)
+            if len(audio) and (finished or emit_to > done):
+                feats = featurize_array(fz, audio)
+                starts = feats.times[:, 0] * sr + lo
+                keep = (starts >= done - 0.5) & (starts < emit_to - 0.5)
+                if keep.any():
+                    proba = proba_matrix(self.music_est, feats.values[keep], 2)[:, self.pos]
+                    yield feats.times[keep] + lo / sr, proba
+            done = emit_to
+            buf.drop_before(done - ctx_n)
+
+    # ------------------------------------------------------------------------------------------ file
+
+    def classify_file(self, path: str | Path) -> FileResult:
+        """Classify one file; raises :class:`~soundsort.errors.SoundsortError` for bad input."""
+        cfg = self.config
+        native_sr = audio_info(path).sample_rate
+        sr = self.music_feat.sample_rate
+        to_music = StreamResampler(native_sr, sr) if native_sr != sr else None
+        native = _RollingAudio()  # recent audio at the file's rate, for genre windows
+        decoded = [0]
+
+        def music_stream() -> Iterator[np.ndarray]:
+            for blk in audio_stream(path, None, block_seconds=10.0):
+                if self.genre_feat is not None:
+                    native.append(blk)
+                decoded[0] += len(blk)
+                yield to_music.process(blk) if to_music else blk
+            if to_music is not None:
+                yield to_music.process(np.zeros(0, np.float32), last=True)
+
+        times_l: list[np.ndarray] = []
+        probs_l: list[np.ndarray] = []
+        thin = _Thinner(cfg.max_genre_windows * 4)
+        win = cfg.genre_window_seconds
+        next_w = 0.0  # start of the next genre window to decide
+        threshold = self.music_card.threshold
+        for seg_times, p in self._music_blocks(music_stream(), sr):
+            times_l.append(seg_times)
+            probs_l.append(p)
+            if self.genre_feat is None:
+                continue
+            emitted = float(seg_times[-1, 0]) + self.music_feat.hop_seconds
+            next_w = self._offer_windows(thin, native, native_sr, times_l, probs_l, next_w, emitted, threshold)
+        if decoded[0] == 0:
+            raise AudioError("zero duration (no audio frames decoded)", path)
+        duration = decoded[0] / native_sr
+        if not times_l:
+            raise AudioError("too short to analyse", path)
+        times, probs = np.concatenate(times_l), np.concatenate(probs_l)
+        if self.genre_feat is not None:  # the last whole windows, or the only (short) one
+            self._offer_windows(thin, native, native_sr, times_l, probs_l, next_w, duration, threshold,
+                                final=True)
+        hop = self.music_feat.hop_seconds
+        centres = evidence_centres(self.music_feat, times, duration)
+        smoothed = smooth(probs, hop, cfg.smooth_seconds)
+        segments = to_segments(smoothed, centres, hop_seconds=hop, duration=duration, threshold=threshold,
+                               margin=cfg.margin, min_segment_seconds=cfg.min_segment_seconds,
+                               labels=("music", "non-music"))
+        mean_p = float(probs.mean())
+        result = FileResult(str(path), "ok", round(duration, 3), round(mean_p, 4), round(music_share(segments), 4),
+                            "music" if mean_p >= threshold else "non-music", [s.to_dict() for s in segments],
+                            models=self.models)
+        if self.genre_feat is not None:
+            result.genre, result.genre_windows = self._genre(segments, thin, native_sr)
+        return result
+
+    def _offer_windows(self, thin: _Thinner, native: _RollingAudio, native_sr: int, times_l: list[np.ndarray],
+                       probs_l: list[np.ndarray], next_w: float, upto: float, threshold: float,
+                       final: bool = False) -> float:
+        """Decide the genre windows that end before ``upto``; returns the next undecided window start."""
+        win = self.config.genre_window_seconds
+        times, probs = times_l[-1], probs_l[-1]
+        if len(times_l) > 1:  # a window can straddle two blocks
+            times, probs = np.concatenate(times_l[-2:]), np.concatenate(probs_l[-2:])
+        while next_w + win <= upto + 1e-9 or (final and next_w == 0.0 and upto > 0):
+            inside = (times[:, 0] >= next_w - 1e-9) & (times[:, 0] < next_w + win - 1e-9)
+            if inside.any() and probs[inside].mean() >= threshold:
+                a = int(round(next_w * native_sr))
+                thin.offer(next_w, native.get(a, a + int(round(win * native_sr))).copy())
+            next_w += win
+            if final and next_w + win > upto:
+                break
+        native.drop_before(int(round(next_w * native_sr)))
+        return next_w
+
+    def _genre(self, segments: list[Segment], thin: _Thinner, native_sr: int) -> tuple[list[dict[str, Any]] | None, int]:
+        cfg = self.config
+        music = [s for s in segments if s.label == "music"]
+        chosen = [(t, w) for t, w in thin.items
+                  if len(w) and any(s.start <= t + min(cfg.genre_window_seconds, len(w) / native_sr) / 2 < s.end
+                                    for s in music)]
+        if not chosen:
+            return None, 0
+        if len(chosen) > cfg.max_genre_windows:  # an even spread over the music
+            idx = np.linspace(0, len(chosen) - 1, cfg.max_genre_windows).round().astype(int)
+            chosen = [chosen[i] for i in idx]
+        gsr = self.genre_feat.sample_rate
+        vecs = [featurize_array(self.genre_feat, resample(w, native_sr, gsr)).values for _, w in chosen]
+        vecs = [v for v in vecs if len(v)]
+        if not vecs:
+            return None, 0
+        labels = self.genre_card.labels
+        p = np.concatenate([proba_matrix(self.genre_est, v, len(labels)) for v in vecs]).mean(axis=0)
+        order = np.argsort(-p)[: cfg.top_k]
+        return [{"label": labels[i], "probability": round(float(p[i]), 4)} for i in order], len(vecs)

@@ -1,0 +1,65 @@
+"""The documented output of ``soundsort classify``: a JSON Schema for one file's record, and the CSV columns.
+
+``--format json`` writes a list of records, ``jsonl`` one record per line, ``csv`` one row per file with
+:data:`CSV_COLUMNS` (the timeline as a compact ``start-end:label;...`` string and the top genres as
+``label:probability;...``). ``soundsort classify --schema`` prints the schema.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+SEGMENT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["start", "end", "label", "confidence"],
+    "additionalProperties": False,
+    "properties": {
+        "start": {"type": "number", "minimum": 0, "description": "seconds from the start of the file"},
+        "end": {"type": "number", "minimum": 0},
+        "label": {"enum": ["music", "non-music"]},
+        "confidence": {"type": "number", "minimum": 0, "maximum": 1,
+                       "description": "mean probability of the segment's label over its frames"},
+    },
+}
+
+RECORD_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "soundsort classify: one file",
+    "type": "object",
+    "required": ["path", "status"],
+    "additionalProperties": False,
+    "properties": {
+        "path": {"type": "string"},
+        "status": {"enum": ["ok", "error"]},
+        "duration": {"type": "number", "minimum": 0, "description": "seconds"},
+        "music_probability": {"type": ["number", "null"], "minimum": 0, "maximum": 1,
+                              "description": "mean music probability over the whole file"},
+        "music_share": {"type": ["number", "null"], "minimum": 0, "maximum": 1,
+                        "description": "share of the file's time the timeline calls music"},
+        "label": {"enum": ["music", "non-music", None]},
+        "timeline": {"type": "array", "items": SEGMENT_SCHEMA},
+        "genre": {
+            "type": ["array", "null"],
+            "description": "top-k genres from the music parts only; null when there is no music",
+            "items": {"type": "object", "required": ["label", "probability"], "additionalProperties": False,
+                      "properties": {"label": {"type": "string"},
+                                     "probability": {"type": "number", "minimum": 0, "maximum": 1}}},
+        },
+        "genre_windows": {"type": "integer", "minimum": 0, "description": "music windows the genre used"},
+        "models": {"type": "object", "description": "which models (and soundsort versions) produced this"},
+        "error": {"type": ["string", "null"], "description": "the one-line reason when status is error"},
+    },
+    "allOf": [{"if": {"properties": {"status": {"const": "ok"}}},
+               "then": {"required": ["duration", "music_probability", "music_share", "label", "timeline"]}}],
+}
+
+CSV_COLUMNS = ["path", "status", "duration", "music_probability", "music_share", "label", "genre", "genre_windows",
+               "timeline", "error"]
+
+
+def to_csv_row(record: dict[str, Any]) -> list[str]:
+    """One CSV row (strings) for a record."""
+    timeline = ";".join(f"{s['start']:.2f}-{s['end']:.2f}:{s['label']}" for s in record.get("timeline") or [])
+    genre = ";".join(f"{g['label']}:{g['probability']:.4f}" for g in record.get("genre") or [])
+    values = {**record, "timeline": timeline, "genre": genre}
+    return ["" if values.get(c) is None else str(values.get(c)) for c in CSV_COLUMNS]
