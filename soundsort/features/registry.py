@@ -401,6 +401,7 @@ def _register_builtin_embeddings() -> None:
     Imported here, at the end, because that module imports this one; it registers on import.
     """
     import soundsort.features.embeddings  # noqa: F401
+    import soundsort.features.patches  # noqa: F401  (yamnet-patches: YAMNet log-mel patches per segment)
 
 
 _register_builtin_embeddings()

@@ -37,6 +37,7 @@ TRUSTED_TYPES: frozenset[str] = frozenset({
     # soundsort's PyTorch heads: their state is plain values and numpy arrays, no torch objects
     "soundsort.models.torch_heads.MLPClassifier",
     "soundsort.models.torch_heads.AttentionConv1DClassifier",
+    "soundsort.models.calibration.CalibratedHead",
 })
 
 _VERSIONED = ("soundsort", "numpy", "scipy", "librosa", "scikit-learn", "xgboost-cpu", "skops", "soundfile", "soxr")

@@ -266,6 +266,7 @@ class _TorchClassifier(ClassifierMixin, BaseEstimator):
 
     _input_ndim = 2
     _shape_text = "(n_samples, n_features)"
+    _eval_batch_size = 1024  # rows per forward pass when evaluating / predicting
 
     # -- subclass hooks
     def _build(self, torch: Any, n_features: int, n_classes: int) -> Any:  # pragma: no cover - abstract
@@ -276,6 +277,10 @@ class _TorchClassifier(ClassifierMixin, BaseEstimator):
 
     def _penalty(self, module: Any) -> Any:
         return None
+
+    def _rebuild(self, torch: Any, n_features: int, n_classes: int) -> Any:
+        """The network to load saved weights into (default :meth:`_build`; pretrained bodies skip their weights)."""
+        return self._build(torch, n_features, n_classes)
 
     # -- input checks
     def _check_X(self, X: Any, y: Any = None, *, fitting: bool) -> Any:
@@ -295,13 +300,24 @@ class _TorchClassifier(ClassifierMixin, BaseEstimator):
         if X.shape[-1] == 0:
             raise ValueError(f"0 feature(s) (shape={X.shape}) while a minimum of 1 is required "
                              f"by {type(self).__name__}")
+        self._check_input_shape(X, fitting=fitting)
+        return (X, y) if fitting else X
+
+    def _check_input_shape(self, X: np.ndarray, *, fitting: bool) -> None:
+        """Record (fitting) or check (predicting) the input's shape beyond the rank: here the feature count."""
         if fitting:
             self.n_features_in_ = int(X.shape[-1])
-            return X, y
+            return
         if X.shape[-1] != self.n_features_in_:
             raise ValueError(f"X has {X.shape[-1]} features, but {type(self).__name__} is expecting "
                              f"{self.n_features_in_} features as input")
-        return X
+
+    def _fit_scaler(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(mean, scale)`` of the standardization, from the training rows: per feature (the last axis)."""
+        axes = tuple(range(X.ndim - 1))  # every axis but the feature axis
+        mean = X.mean(axis=axes, dtype=np.float64)
+        std = X.std(axis=axes, dtype=np.float64)
+        return mean, np.where(std < 1e-8 * np.maximum(1.0, np.abs(mean)), 1.0, std)
 
     def _standardize(self, X: np.ndarray) -> np.ndarray:
         return ((X - self.mean_) / self.scale_).astype(np.float32, copy=False)
@@ -329,11 +345,7 @@ class _TorchClassifier(ClassifierMixin, BaseEstimator):
         seed = self.seed if self.seed is not None else int(np.random.SeedSequence().generate_state(1)[0])
         tr, va = validation_split(y_idx, groups, self.val_fraction, seed)
 
-        axes = tuple(range(X.ndim - 1))  # every axis but the feature axis
-        mean = X[tr].mean(axis=axes, dtype=np.float64)
-        std = X[tr].std(axis=axes, dtype=np.float64)
-        self.mean_ = mean
-        self.scale_ = np.where(std < 1e-8 * np.maximum(1.0, np.abs(mean)), 1.0, std)
+        self.mean_, self.scale_ = self._fit_scaler(X[tr])
         self.classes_ = classes
         cw = _class_weights(y_idx[tr], len(classes), self.class_weight, classes)
         self.class_weight_ = cw
@@ -341,29 +353,46 @@ class _TorchClassifier(ClassifierMixin, BaseEstimator):
         Xs = self._standardize(X)
         with _torch_session(torch, self.n_threads, seed):
             module = self._build(torch, self.n_features_in_, len(classes))
-            self.history_, self.best_epoch_ = self._train(torch, module, Xs, y_idx, tr, va, cw, seed)
+            self.history_, self.best_epoch_ = self._fit_module(torch, module, Xs, y_idx, tr, va, cw, seed)
             module.eval()
         self.module_ = module
         self.n_epochs_ = len(self.history_)
         return self
 
+    def _fit_module(self, torch: Any, module: Any, Xs: np.ndarray, y_idx: np.ndarray, tr: np.ndarray,
+                    va: np.ndarray, cw: np.ndarray, seed: int) -> tuple[list[dict[str, Any]], int]:
+        """Train the freshly built ``module`` → ``(history, best_epoch)``; one :meth:`_train` run here."""
+        history, best_epoch, _ = self._train(torch, module, Xs, y_idx, tr, va, cw, seed)
+        return history, best_epoch
+
     def _train(self, torch: Any, module: Any, Xs: np.ndarray, y_idx: np.ndarray, tr: np.ndarray,
-               va: np.ndarray, cw: np.ndarray, seed: int) -> tuple[list[dict[str, Any]], int]:
+               va: np.ndarray, cw: np.ndarray, seed: int, *, optimizer: Any = None, max_epochs: int | None = None,
+               min_epochs: int | None = None, best: float = math.inf, epoch_offset: int = 0,
+               extra: dict[str, Any] | None = None) -> tuple[list[dict[str, Any]], int, float]:
+        """One training run of ``module`` on rows ``tr`` of ``Xs`` with early stopping on rows ``va``.
+
+        ``optimizer`` (default :meth:`_optimizer`), ``max_epochs`` and ``min_epochs`` override the
+        estimator's; a run that never gets below ``best`` restores the weights it started from.
+        History epochs are numbered from ``epoch_offset + 1`` and carry ``extra``'s items. Returns
+        ``(history, best_epoch, best_monitor)`` (``best_epoch`` 0: no epoch beat ``best``).
+        """
         F = torch.nn.functional
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(seed + epoch_offset)
         X_tr, y_tr = torch.from_numpy(Xs[tr]), torch.from_numpy(y_idx[tr])
         X_va, y_va = torch.from_numpy(Xs[va]), torch.from_numpy(y_idx[va])
         weight = torch.as_tensor(cw, dtype=torch.float32)
-        optimizer = self._optimizer(torch, module)
+        optimizer = self._optimizer(torch, module) if optimizer is None else optimizer
+        max_epochs = int(self.max_epochs if max_epochs is None else max_epochs)
+        min_epochs = int(self.min_epochs if min_epochs is None else min_epochs)
         lr_patience = self.lr_patience if self.lr_patience is not None else max(1, self.patience // 2)
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=self.lr_factor,
                                                                patience=lr_patience, min_lr=self.min_lr)
         has_val = len(va) > 0
         n_tr, bs = len(tr), int(self.batch_size)
         history: list[dict[str, Any]] = []
-        best, best_epoch, wait = math.inf, 0, 0
+        best_epoch, wait = 0, 0
         best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
-        for epoch in range(1, int(self.max_epochs) + 1):
+        for epoch in range(epoch_offset + 1, epoch_offset + max_epochs + 1):
             lr = float(optimizer.param_groups[0]["lr"])
             module.train()
             order = rng.permutation(n_tr)
@@ -387,12 +416,13 @@ class _TorchClassifier(ClassifierMixin, BaseEstimator):
             train_loss = total / max(seen, 1)
             val_loss = self._eval_loss(torch, module, X_va, y_va, weight) if has_val else None
             monitor = val_loss if has_val else train_loss
-            history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "lr": lr})
+            history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "lr": lr,
+                            **(extra or {})})
             if not math.isfinite(monitor):
                 warnings.warn(f"{type(self).__name__}: loss is not finite at epoch {epoch}; "
                               f"stopping with the best weights so far", RuntimeWarning, stacklevel=3)
                 break
-            warming_up = epoch <= int(self.min_epochs)
+            warming_up = epoch - epoch_offset <= min_epochs
             if not warming_up:  # no learning-rate cuts during the warm-up plateau
                 scheduler.step(monitor)
             if monitor < best - 1e-6 * max(1.0, abs(best) if math.isfinite(best) else 1.0):
@@ -403,15 +433,16 @@ class _TorchClassifier(ClassifierMixin, BaseEstimator):
                 if wait >= self.patience and not warming_up:
                     break
         module.load_state_dict(best_state)
-        return history, best_epoch
+        return history, best_epoch, best
 
     def _eval_loss(self, torch: Any, module: Any, X: Any, y: Any, weight: Any) -> float:
         F = torch.nn.functional
         module.eval()
         total = 0.0
         with torch.no_grad():
-            for start in range(0, len(X), 1024):
-                xb, yb = X[start:start + 1024], y[start:start + 1024]
+            step = int(self._eval_batch_size)
+            for start in range(0, len(X), step):
+                xb, yb = X[start:start + step], y[start:start + step]
                 total += float((F.cross_entropy(module(xb), yb, reduction="none") * weight[yb]).sum())
         return total / len(X)
 
@@ -432,8 +463,9 @@ class _TorchClassifier(ClassifierMixin, BaseEstimator):
         out = []
         with _torch_session(torch, self.n_threads), torch.no_grad():
             module.eval()
-            for start in range(0, len(Xs), 1024):
-                logits = module(torch.from_numpy(Xs[start:start + 1024]))
+            step = int(self._eval_batch_size)
+            for start in range(0, len(Xs), step):
+                logits = module(torch.from_numpy(Xs[start:start + step]))
                 out.append(torch.softmax(logits.double(), dim=-1).numpy())
         return np.concatenate(out, axis=0)
 
@@ -472,7 +504,7 @@ class _TorchClassifier(ClassifierMixin, BaseEstimator):
     def _module_from_weights(self, weights: dict[str, np.ndarray]) -> Any:
         torch = _import_torch()
         with _torch_session(torch, self.n_threads, 0):
-            module = self._build(torch, self.n_features_in_, len(self.classes_))
+            module = self._rebuild(torch, self.n_features_in_, len(self.classes_))
         module.load_state_dict({k: torch.from_numpy(np.array(v, copy=True)) for k, v in weights.items()})
         module.eval()
         return module
