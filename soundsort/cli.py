@@ -590,6 +590,11 @@ def demo(
     out.print(f"everything is in {work}; try: soundsort classify {audio} --format json")
 
 
+from soundsort.cli_tune import tune as _tune  # noqa: E402  (the command lives in its own module)
+
+app.command("tune")(_tune)
+
+
 def main() -> None:
     """Entry point: run the app, turning soundsort errors into one line and a non-zero exit."""
     try:

@@ -36,7 +36,8 @@ def tune(
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Folder to save the best model in "
                                                    "(default RUNS/tune/STUDY-model).")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace a model already in --output.")] = False,
-    runs: Annotated[Path, typer.Option(help="Where run folders (reports) and the default study storage go.")] = Path("runs"),
+    runs: Annotated[Path, typer.Option(help="Where run folders (reports) and the default study storage "
+                                       "go.")] = Path("runs"),
     seed: Annotated[int, typer.Option(help="Seed of the CV splits, the models and the sampler.")] = 0,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Parallel featurizing and model threads.")] = 2,
     cache: Annotated[bool, typer.Option(help="Use the on-disk feature cache.")] = True,
@@ -98,9 +99,15 @@ def tune(
                   f"best {res.best_value:.3f} ({gain:+.3f})")
     if res.final_cv is not None and abs(res.final_cv - res.best_value) > 1e-6:
         out.print(f"note: the final training run's CV {res.metric} is {res.final_cv:.3f}")
+    reasons: dict[str, list[int]] = {}
     for t in res.trials:
         if t.state == "failed" and t.duplicate_of is None:
-            _errline(f"trial {t.number} failed: {t.reason}")
+            reasons.setdefault(t.reason, []).append(t.number)
+    for reason, numbers in list(reasons.items())[:5]:
+        shown = ", ".join(map(str, numbers[:8])) + (", ..." if len(numbers) > 8 else "")
+        _errline(f"failed trial{'s' if len(numbers) > 1 else ''} {shown}: {reason}")
+    if len(reasons) > 5:
+        _errline(f"... and {len(reasons) - 5} other reasons for failed trials (every trial is in the tuning summary)")
     out.print(f"report: {res.report}")
     out.print(f"tuning summary: {res.tuning_json}")
     if res.model_dir:

@@ -46,19 +46,27 @@ e.g. ``C`` of logreg and of svm. Without a ``when``, a parameter is passed whate
 model; a combination a feature set or model refuses makes that trial *failed* (with its reason), and the
 study goes on.
 
+Every entry is passed under its own name to :func:`~soundsort.features.registry.get_featurizer` or
+:func:`~soundsort.models.classical.make_model`: a new feature set or model (e.g. ``cnn``) is searched as
+soon as it is registered, with the parameter names its factory takes.
+
 ``default`` is the baseline configuration (``features``, ``model`` — required when the space searches
 them — and any ``feature_params`` / ``model_params``; unnamed parameters keep the feature set's and model's
 own defaults, the space's fixed values apply): it is evaluated verbatim as trial 0 of a new study, and the
-summary compares it with the best trial. ``pruner``: the Hyperband pruner's ``min_resource`` and
-``reduction_factor`` (resource = CV folds done), or ``false`` for none. ``train``: extra
+summary compares it with the best trial. ``pruner``: the Hyperband pruner's ``min_resource`` (default 1)
+and ``reduction_factor`` (default 3; 2 with 3 folds or fewer), the resource being CV folds done, or
+``false`` for none; a trial is never pruned after its last fold. ``train``: extra
 :class:`~soundsort.workflows.TrainConfig` options for the final training of the best trial
 (``learning_curve``, ``calibration``, ...).
 
 :func:`run_study` runs the study: every trial is scored by grouped CV at the file level (the same splits
 as ``soundsort train`` with the same seed); the running mean is reported after each fold so Hyperband can
 prune weak trials early. Storage defaults to ``RUNS/tune/STUDY.db`` (SQLite), so running again continues
-the study. The best trial is then trained with :func:`soundsort.workflows.train` exactly as
-``soundsort train`` would, and ``tuning.json`` (study summary, every trial) is written into its run folder.
+the study (``n_trials`` more trials; TPE learns from the earlier ones). A configuration already scored
+in the study is not fitted again. Feature tables are built once per distinct feature configuration (and
+come from the on-disk feature cache after that). The best trial is then trained with
+:func:`soundsort.workflows.train` exactly as ``soundsort train`` would, and ``tuning.json`` (study summary,
+every trial) is written into its run folder.
 
 optuna is imported lazily: importing this module works without it.
 """
@@ -466,7 +474,7 @@ def parse_space(doc: Any, *, name: str = "space", source: str = "space", check_n
             if not isinstance(key, str) or not key:
                 fail(section, "parameter names must be non-empty strings")
             specs.append(_parse_spec(section, key, f"{section}.{key}", raw, fail))
-    specs = _check_when(specs, doc, fail)
+    specs = _check_when(specs, fail)
 
     default = doc.get("default")
     if default is not None:
@@ -573,7 +581,7 @@ def _parse_spec(section: str, key: str, where: str, raw: Any, fail: Callable[[st
                      when=when_raw)  # type: ignore[arg-type]
 
 
-def _check_when(specs: list[ParamSpec], doc: dict, fail: Callable[[str, str], None]) -> list[ParamSpec]:
+def _check_when(specs: list[ParamSpec], fail: Callable[[str, str], None]) -> list[ParamSpec]:
     """Resolve each ``when`` reference to (section, param, allowed canonical values) and check it."""
     out: list[ParamSpec] = []
     for i, spec in enumerate(specs):
@@ -605,7 +613,8 @@ def _check_when(specs: list[ParamSpec], doc: dict, fail: Callable[[str, str], No
             if possible is not None:
                 never = [v for v, c in zip(values, (_canon(v) for v in values)) if c not in possible]
                 if never:
-                    fail(f"{where}.when.{ref}", f"{never[0]!r} is never a value of {sec if sec in ('features', 'model') else sec + '.' + par}")
+                    what = sec if sec in ("features", "model") else f"{sec}.{par}"
+                    fail(f"{where}.when.{ref}", f"{never[0]!r} is never a value of {what}")
             conds.append((sec, par, canon))
         out.append(dataclasses.replace(spec, when=tuple(conds)))
     by_param: dict[tuple[str, str], list[ParamSpec]] = {}
@@ -680,11 +689,11 @@ class TrialSummary:
     reason: str = ""  # failed: why; pruned: where
     role: str = ""  # "default" for the baseline trial
     duplicate_of: int | None = None
+    searched: dict[str, Any] = field(default_factory=dict)  # searched parameter name → value (no features/model)
 
     def short_params(self) -> str:
         """``n_mels=96 lr=0.0012`` of the searched parameters (features and model left out)."""
-        return " ".join(f"{k.split('.', 1)[-1]}={_fmt_value(v)}" for k, v in self.params.items()
-                        if k not in ("features", "model"))
+        return " ".join(f"{k}={_fmt_value(v)}" for k, v in self.searched.items())
 
 
 @dataclass
@@ -819,14 +828,20 @@ def summarize_trial(space: SearchSpace, t: Any) -> TrialSummary:
     last = float(t.intermediate_values[steps[-1]]) if steps else None
     reason = str(t.user_attrs.get("fail_reason", "")) if state == "failed" else ""
     if state == "failed" and not reason:
-        reason = "interrupted or lost (no reason recorded)"
+        reason = "interrupted" if t.user_attrs.get("interrupted") else "lost: its process stopped (no reason recorded)"
     if state == "pruned" and steps:
         reason = f"pruned after fold {steps[-1]} (running mean {last:.3f})"
     cfg = t.user_attrs.get("config") or {}
+    params = space.decode_params(t.params)
+    searched = {}
+    for name, value in params.items():
+        spec = space.spec_by_name(name)
+        if spec is not None and spec.section not in ("features", "model"):
+            searched[spec.param] = value
     return TrialSummary(number=t.number, state=state, value=None if t.value is None else float(t.value),
-                        last_value=last, folds_done=len(steps), config=cfg, params=space.decode_params(t.params),
+                        last_value=last, folds_done=len(steps), config=cfg, params=params,
                         seconds=_trial_seconds(t), reason=reason, role=str(t.user_attrs.get("role", "")),
-                        duplicate_of=t.user_attrs.get("duplicate_of"))
+                        duplicate_of=t.user_attrs.get("duplicate_of"), searched=searched)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -876,13 +891,13 @@ def run_study(
     model needs ``overwrite``), and ``tuning.json`` goes into that run's folder.
     """
     optuna = _optuna()
+    import soundsort.models  # noqa: F401  (registers every built-in model)
+    from soundsort.dataset.splits import repeated_grouped_kfold
     from soundsort.evaluation.crossval import fit_on_files, predict_files
     from soundsort.evaluation.metrics import classification_metrics
-    from soundsort.dataset.splits import repeated_grouped_kfold
     from soundsort.features.registry import get_featurizer
     from soundsort.models.classical import make_model
-
-    import soundsort.models  # noqa: F401  (registers every built-in model)
+    from soundsort.workflows import TrainConfig, train
 
     if not isinstance(space, SearchSpace):
         space = load_space(space)
@@ -902,8 +917,6 @@ def run_study(
     if (model_dir / "model.json").exists() and not overwrite:
         raise ModelError("a model already exists here (use --overwrite to replace it)", model_dir)
     train_opts = {**space.train, **dict(train_options or {})}
-    from soundsort.workflows import TrainConfig
-
     open_opts = {f.name for f in dataclasses.fields(TrainConfig)} - set(_DECIDED)
     bad = sorted(set(train_opts) - open_opts)
     if bad:
@@ -967,6 +980,9 @@ def run_study(
                     return float(dup.value)
                 return _score(trial, cfg)
             except optuna.TrialPruned:
+                raise
+            except KeyboardInterrupt:
+                trial.set_user_attr("interrupted", True)  # not a reason to skip this configuration later
                 raise
             except Exception as exc:
                 trial.set_user_attr("fail_reason", _one_line(exc))
@@ -1052,9 +1068,6 @@ def run_study(
     top = sorted(complete, key=lambda s: (-s.value, s.number))  # type: ignore[operator]
     best = top[0]
     default = next((s for s in summaries if s.role == "default"), None)
-
-    from soundsort.workflows import train
-
     cfg = TrainConfig(task=space.task, features=best.config["features"],
                       feature_params=dict(best.config["feature_params"]), model=best.config["model"],
                       model_params=dict(best.config["model_params"]), folds=space.folds, repeats=space.repeats,

@@ -179,13 +179,19 @@ def test_tiny_study_saves_the_best_trial_and_resumes(data: Path, tmp_path: Path)
     space = _write(tmp_path, BASE)
     runs = tmp_path / "runs"
     lines: list[str] = []
+    logged: list[str] = []
     res = run_study([data], space, n_trials=4, seed=0, runs_dir=runs, train_options=FAST,
-                    progress=lambda d, t, line: lines.append(line))
+                    progress=lambda d, t, line: lines.append(line), log=logged.append)
     assert res.n_trials == res.n_new == 4 and res.n_complete + res.n_pruned + res.n_failed == 4
     assert len(lines) == 4 and lines[0].startswith("trial 0:") and "(default)" in lines[0]
     assert res.default_trial == 0 and res.default_value is not None
     assert res.trials[0].config == {"features": "mfcc", "feature_params": {}, "model": "logreg", "model_params": {}}
     assert (runs / "tune" / "space.db").is_file()
+    # one index, and one feature table per distinct feature configuration
+    assert sum(line.startswith("indexed ") for line in logged) == 1
+    distinct = {json.dumps(get_featurizer(t.config["features"], **t.config["feature_params"]).params(),
+                           sort_keys=True) for t in res.trials if t.state != "failed"}
+    assert sum(line.startswith("features ") and " files, " in line for line in logged) == len(distinct)
     best = res.best_config
     assert res.best_value == max(t.value for t in res.trials if t.value is not None)
 

@@ -1,0 +1,67 @@
+"""Do the bundled default models reproduce? Retrain each preset from ../shared/data and compare.
+
+For each preset (`soundsort train --preset NAME`): retrain into a temporary folder, then compare its
+cross-validated figures with the ones in the shipped model card, and its predictions with the shipped
+model's on every 10th training file (max absolute difference of class probabilities).
+
+Usage:  python benchmarks/bench_presets.py [--out FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from soundsort.presets import PRESETS
+from soundsort.workflows import Predictor, TrainConfig, index_dataset, train
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path)
+    args = ap.parse_args()
+    lines = ["| preset | metric | shipped (CV mean ± std) | retrained | max abs Δ probability (files) | retrain s |",
+             "|---|---|---|---|---|---:|"]
+    for name, ps in PRESETS.items():
+        if not all(p.is_dir() for p in ps.data_paths()):
+            print(f"{name}: data not found, skipped", file=sys.stderr)
+            continue
+        shipped = json.loads((ps.output() / "model.json").read_text())
+        with tempfile.TemporaryDirectory() as tmp:
+            cfg = TrainConfig(task=ps.task, features=ps.features, feature_params=dict(ps.feature_params),
+                              model=ps.model, model_params=dict(ps.model_params), group_pattern=ps.group_pattern,
+                              learning_curve=False, embedding_map=False, profile=False, jobs=2)
+            t0 = time.perf_counter()
+            res = train(ps.data_paths(), cfg, model_dir=Path(tmp) / "m", runs_dir=Path(tmp) / "runs")
+            secs = time.perf_counter() - t0
+            index = index_dataset(ps.data_paths(), group_pattern=ps.group_pattern)
+            files = [index.abs_path(it) for it in index.items][::10]
+            a, b = Predictor(ps.output()), Predictor(Path(tmp) / "m")
+            diff = max(float(np.max(np.abs(a.segment_proba(f)[1] - b.segment_proba(f)[1]))) for f in files)
+        key = "f1" if ps.task == "music" else "accuracy"
+        for metric in (key, "f1_macro"):
+            s, r = shipped["metrics"]["cv"][metric], res["cv"][metric]
+            lines.append(f"| {name} | {metric} | {s['mean']:.4f} ± {s['std']:.4f} | {r['mean']:.4f} ± {r['std']:.4f} "
+                         f"| {diff:.2e} ({len(files)}) | {secs:.0f} |")
+        print(lines[-1], file=sys.stderr, flush=True)
+    doc = [f"### Bundled models reproduce ({dt.date.today().isoformat()})", "",
+           f"Command: `python benchmarks/bench_presets.py`; machine: {platform.machine()}, {os.cpu_count()} cores.",
+           ""] + lines + [""]
+    text = "\n".join(doc)
+    print(text)
+    if args.out:
+        with open(args.out, "a", encoding="utf-8") as fh:
+            fh.write(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
