@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -24,13 +22,10 @@ from soundsort.evaluation.crossval import cross_validate
 from soundsort.features.registry import get_featurizer
 from soundsort.models.classical import make_model
 from soundsort.workflows import prepare
+from common import DATA, emit, machine
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 MODELS = ["logreg", "linear-svm", "random-forest", "xgboost", "svm"]
 
-
-def machine() -> str:
-    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
 def fmt(s: dict) -> str:
@@ -86,11 +81,7 @@ def main() -> None:
     if args.task in ("genre", "both"):
         doc += [f"**Genre, gtzan_mini** (100 clips, 10 genres; 5-fold CV × {args.repeats} shuffles; file level):", ""]
         doc += run_task("genre", feats, args.repeats, args.jobs) + [""]
-    text = "\n".join(doc)
-    print(text)
-    if args.out:
-        with open(args.out, "a", encoding="utf-8") as fh:
-            fh.write(text + "\n")
+    emit(doc, args.out)
 
 
 if __name__ == "__main__":

@@ -43,8 +43,8 @@ from soundsort.models.classical import make_model
 from soundsort.models.io import ModelCard, save_model
 from soundsort.presets import get_preset
 from soundsort.workflows import index_dataset, prepare
+from common import DATA, emit
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SR = 16000
 
 
@@ -278,11 +278,7 @@ def main() -> None:
     if "timeline" not in skip:
         doc += ["**Timeline accuracy** on broadcast-like recordings of held-out clips:", ""]
         doc += timeline_accuracy(args.recordings_per_fold) + [""]
-    text = "\n".join(doc)
-    print(text)
-    if args.out:
-        with open(args.out, "a", encoding="utf-8") as fh:
-            fh.write(text + "\n")
+    emit(doc, args.out)
 
 
 if __name__ == "__main__":

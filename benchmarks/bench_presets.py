@@ -23,6 +23,7 @@ import numpy as np
 
 from soundsort.presets import PRESETS
 from soundsort.workflows import Predictor, TrainConfig, index_dataset, train
+from common import emit
 
 
 def main() -> None:
@@ -56,11 +57,7 @@ def main() -> None:
     doc = [f"### Bundled models reproduce ({dt.date.today().isoformat()})", "",
            f"Command: `python benchmarks/bench_presets.py`; machine: {platform.machine()}, {os.cpu_count()} cores.",
            ""] + lines + [""]
-    text = "\n".join(doc)
-    print(text)
-    if args.out:
-        with open(args.out, "a", encoding="utf-8") as fh:
-            fh.write(text + "\n")
+    emit(doc, args.out)
 
 
 if __name__ == "__main__":

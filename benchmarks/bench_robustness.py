@@ -33,8 +33,8 @@ from soundsort.models.classical import make_model
 from soundsort.models.segments import aggregate, proba_matrix
 from soundsort.workflows import index_dataset
 from soundsort.dataset.tasks import get_task
+from common import DATA, emit
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 VARIANTS = ("clean", "telephone 8 kHz", "quiet -20 dB", "loud +12 dB (clipped)", "1.5 s snippet",
             "ESC-10 noise 0-10 dB SNR")
 
@@ -113,11 +113,7 @@ def main() -> None:
            f"Command: `python benchmarks/bench_robustness.py --pipelines {args.pipelines} --copies {args.copies}`; "
            f"machine: {platform.machine()}, {os.cpu_count()} cores. Music-class F1 (mean ± std over 5 grouped "
            f"folds); training on clean clips vs clean + {args.copies} augmented copies per clip.", ""] + lines + [""]
-    text = "\n".join(doc)
-    print(text)
-    if args.out:
-        with open(args.out, "a", encoding="utf-8") as fh:
-            fh.write(text + "\n")
+    emit(doc, args.out)
 
 
 if __name__ == "__main__":

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -29,16 +27,13 @@ from soundsort.features.registry import featurize_file, get_featurizer
 from soundsort.models.classical import make_model
 from soundsort.models.segments import proba_matrix
 from soundsort.workflows import index_dataset, prepare
+from common import DATA, emit, machine
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 VECTOR_FEATURES = ["handcrafted", "yamnet", "musicnn-msd", "musicnn-mtt", "yamnet+musicnn-msd",
                    "yamnet+musicnn-msd+handcrafted"]
 VECTOR_HEADS = ["logreg", "svm", "xgboost", "mlp"]
 SEQUENCE = [("yamnet-seq", "attention")]
 
-
-def machine() -> str:
-    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
 def fmt(s: dict | None) -> str:
@@ -142,11 +137,7 @@ def main() -> None:
     if args.task in ("genre", "both"):
         doc += [f"**Genre, gtzan_mini** (100 clips, 10 genres; 5-fold CV × {args.repeats} shuffles; file level):", ""]
         doc += run_task("genre", feats, heads, args.repeats, args.jobs, args.speed_files, log, not args.no_sequence) + [""]
-    text = "\n".join(doc)
-    print(text)
-    if args.out:
-        with open(args.out, "a", encoding="utf-8") as fh:
-            fh.write(text + "\n")
+    emit(doc, args.out)
 
 
 if __name__ == "__main__":

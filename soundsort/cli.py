@@ -236,15 +236,7 @@ def predict(
         _fail(f"unknown format {fmt!r} (table, json, csv)")
     predictor = Predictor(model)
     paths = list(_expand(files))
-    results, failures = [], 0
-    with _progress("predicting") as update:
-        for i, path in enumerate(paths):
-            try:
-                results.append(predictor.predict_file(path))
-            except SoundsortError as exc:
-                failures += 1
-                _errline(f"soundsort: {exc}")
-            update(i + 1, len(paths), path)
+    results, failures = _each_file(paths, predictor.predict_file, "predicting")
     labels = predictor.card.labels
     if fmt == "table":
         table = Table(title=f"{predictor.card.task} — model {model}")
@@ -273,6 +265,20 @@ def predict(
     if failures:
         _errline(f"{failures} of {len(paths)} files failed")
         raise typer.Exit(1)
+
+
+def _each_file(paths: list[Path], fn, what: str) -> tuple[list, int]:
+    """``fn(path)`` for every path with a progress bar; a bad file is one line on stderr, the rest go on."""
+    results, failures = [], 0
+    with _progress(what) as update:
+        for i, path in enumerate(paths):
+            try:
+                results.append(fn(path))
+            except SoundsortError as exc:
+                failures += 1
+                _errline(f"soundsort: {exc}")
+            update(i + 1, len(paths), path)
+    return results, failures
 
 
 def _expand(items: list[Path]) -> Iterator[Path]:
@@ -501,15 +507,7 @@ def tags(
         _fail(f"unknown format {fmt!r} (table, json)")
     tg = Tagger(tuple(tagger) if tagger else TAGGERS, top_k=top)
     paths = list(_expand(files))
-    results, failures = [], 0
-    with _progress("tagging") as update:
-        for i, path in enumerate(paths):
-            try:
-                results.append(tg.tag_file(path))
-            except SoundsortError as exc:
-                failures += 1
-                _errline(f"soundsort: {exc}")
-            update(i + 1, len(paths), path)
+    results, failures = _each_file(paths, tg.tag_file, "tagging")
     if fmt == "json":
         _emit(json.dumps([asdict(r) for r in results], indent=2) + "\n", None)
     else:

@@ -236,7 +236,6 @@ class Classifier:
         times_l: list[np.ndarray] = []
         probs_l: list[np.ndarray] = []
         thin = _Thinner(cfg.max_genre_windows * 4)
-        win = cfg.genre_window_seconds
         next_w = 0.0  # start of the next genre window to decide
         threshold = self.music_card.threshold
         for seg_times, p in self._music_blocks(music_stream(), sr):

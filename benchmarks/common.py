@@ -1,0 +1,28 @@
+"""What the benchmark scripts share: where the real data is, the machine line, and writing a result."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # run as a script from anywhere
+    sys.path.insert(0, str(REPO))
+
+#: ../shared/data beside the repository (never copied into it).
+DATA = REPO.parent / "shared" / "data"
+
+
+def machine() -> str:
+    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def emit(doc: list[str], out: Path | None) -> None:
+    """Print the Markdown result and, with ``--out``, append it to that file."""
+    text = "\n".join(doc)
+    print(text)
+    if out:
+        with open(out, "a", encoding="utf-8") as fh:
+            fh.write(text + "\n")
