@@ -168,7 +168,7 @@ def train(
                       embedding_map=embedding_map, profile=profile, mlflow=mlflow)
     with _progress("extracting features") as update:
         res = run_train(data, cfg, model_dir=output, runs_dir=runs, overwrite=overwrite, progress=update,
-                        log=lambda s: _errline(s))
+                        log=_errline, notes=notes)
     what = f"{model} of {', '.join(member or [])}" if model.startswith("ensemble") else f"{features} / {model}"
     _print_summary(res["cv"], res["labels"], title=f"{task} / {what}: {folds}-fold CV (files)")
     for _, reason in res["skipped"]:
