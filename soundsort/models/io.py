@@ -37,6 +37,9 @@ TRUSTED_TYPES: frozenset[str] = frozenset({
     # soundsort's PyTorch heads: their state is plain values and numpy arrays, no torch objects
     "soundsort.models.torch_heads.MLPClassifier",
     "soundsort.models.torch_heads.AttentionConv1DClassifier",
+    "soundsort.models.cnn.SpectrogramCNNClassifier",
+    "soundsort.models.cnn.YamnetFinetuneClassifier",
+    "soundsort.models.cnn.BackboneCNNClassifier",
     "soundsort.models.calibration.CalibratedHead",
 })
 

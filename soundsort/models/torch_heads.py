@@ -14,6 +14,12 @@ stratified otherwise), early stopping with ``patience`` and the best epoch's wei
 ReduceLROnPlateau, and a per-epoch ``history_`` for learning curves. A fit is reproducible for a given
 ``seed`` and ``n_threads``.
 
+The CNNs of :mod:`soundsort.models.cnn` reuse this machinery by subclassing ``_TorchClassifier`` through its
+hooks: ``_check_input_shape`` (what must match at prediction), ``_fit_scaler`` (which axes the
+standardization is fitted over), ``_fit_module`` (one ``_train`` run here; several for staged training, where
+``_train`` takes an optimizer, epoch limits and the loss to beat), ``_rebuild`` (the network to load saved
+weights into) and ``_eval_batch_size``.
+
 torch is imported lazily, inside methods: importing this module (and registering the models) works without
 it; ``fit`` then raises :class:`~soundsort.errors.ConfigError`.
 
