@@ -78,20 +78,25 @@ def main() -> None:
     is_esc = np.array(["esc10" in index.abs_path(it).parts for it in items])
     t_start = time.perf_counter()
     lines = [f"| pipeline | training | {' | '.join(VARIANTS)} |", "|---|---|" + "---|" * len(VARIANTS)]
+    computed: dict[str, tuple] = {}  # features of each feature set, shared by its pipelines
     for spec in args.pipelines.split(","):
         feat_name, head = spec.split(":")
-        fz = get_featurizer(feat_name)
-        sr = fz.sample_rate
-        audio = [load(index.abs_path(it), sr)[0] for it in items]
-        noise_pool = {k: [audio[i] for i in np.flatnonzero(is_esc & (fold_of == k))] for k in range(5)}
-        rng = np.random.default_rng(0)
-        clean = [featurize_array(fz, a).values for a in audio]
-        aug = [[featurize_array(fz, augment(a, sr, rng, noise_pool[fold_of[i]], AugmentConfig())).values
-                for _ in range(args.copies)] for i, a in enumerate(audio)]
-        tests = {v: [featurize_array(fz, degrade(v, a, sr, np.random.default_rng(1000 + i),
-                                                 noise_pool[fold_of[i]])).values for i, a in enumerate(audio)]
-                 for v in VARIANTS}
-        print(f"{spec}: features done ({time.perf_counter() - t_start:.0f}s)", file=sys.stderr, flush=True)
+        if feat_name not in computed:
+            fz = get_featurizer(feat_name)
+            sr = fz.sample_rate
+            audio = [load(index.abs_path(it), sr)[0] for it in items]
+            noise_pool = {k: [audio[i] for i in np.flatnonzero(is_esc & (fold_of == k))] for k in range(5)}
+            rng = np.random.default_rng(0)
+            clean = [featurize_array(fz, a).values for a in audio]
+            aug = [[featurize_array(fz, augment(a, sr, rng, noise_pool[fold_of[i]], AugmentConfig())).values
+                    for _ in range(args.copies)] for i, a in enumerate(audio)]
+            tests = {v: [featurize_array(fz, degrade(v, a, sr, np.random.default_rng(1000 + i),
+                                                     noise_pool[fold_of[i]])).values for i, a in enumerate(audio)]
+                     for v in VARIANTS}
+            computed[feat_name] = (clean, aug, tests)
+            del audio, noise_pool
+            print(f"{feat_name}: features done ({time.perf_counter() - t_start:.0f}s)", file=sys.stderr, flush=True)
+        clean, aug, tests = computed[feat_name]
         for training in ("clean", "augmented"):
             scores: dict[str, list[float]] = {v: [] for v in VARIANTS}
             for tr, te in splits:

@@ -54,8 +54,24 @@ def inference_speed(featurizer, estimator, paths: list[str], n_classes: int) -> 
     return audio / (time.perf_counter() - t0)
 
 
+def feature_spec(spec: str):
+    """``name`` or ``name?key=value&key=value`` (e.g. ``stft?n_fft=512``) → a featurizer."""
+    import json
+
+    name, _, query = spec.partition("?")
+    params = {}
+    for part in filter(None, query.split("&")):
+        k, v = part.split("=", 1)
+        try:
+            params[k] = json.loads(v)
+        except json.JSONDecodeError:
+            params[k] = v
+    return get_featurizer(name, **params)
+
+
 def run_task(task: str, features: list[str], heads: list[str], repeats: int, jobs: int, n_speed: int,
-             log, sequence: bool = True) -> list[str]:
+             log, sequence: bool = True, pairs: list[tuple[str, str]] | None = None,
+             ensembles: bool = True) -> list[str]:
     if task == "music":
         roots, pattern = [DATA / "gtzan_music_speech", DATA / "esc10"], r"^(\d+)-"
         cols = ["accuracy", "f1_macro", "precision", "recall", "f1"]
@@ -64,12 +80,12 @@ def run_task(task: str, features: list[str], heads: list[str], repeats: int, job
         cols = ["accuracy", "f1_macro", "precision_macro", "recall_macro"]
     index = index_dataset(roots, group_pattern=pattern, jobs=jobs)
     rows: list[tuple[str, str, object, float, float]] = []  # (features, head, CVResult, fit s, speed)
-    combos = [(f, h) for f in features for h in heads] + (SEQUENCE if sequence else [])
+    combos = pairs or [(f, h) for f in features for h in heads] + (SEQUENCE if sequence else [])
     preps: dict[str, object] = {}
     ok = None
     for feat_name in dict.fromkeys(f for f, _ in combos):
         t0 = time.perf_counter()
-        prep = prepare(roots, task, get_featurizer(feat_name), jobs=jobs, cache=True, index=index)
+        prep = prepare(roots, task, feature_spec(feat_name), jobs=jobs, cache=True, index=index)
         preps[feat_name] = prep
         files = np.unique(prep.table.file_index)
         ok = files if ok is None else np.intersect1d(ok, files)
@@ -84,7 +100,7 @@ def run_task(task: str, features: list[str], heads: list[str], repeats: int, job
         cv = cross_validate(est, prep.table.values, prep.table.file_index, y, groups, labels, n_splits=5,
                             n_repeats=repeats, seed=0, positive=pos, files=ok)
         final = fit_on_files(est, prep.table.values, prep.table.file_index, y, ok, groups)
-        speed = inference_speed(get_featurizer(feat_name), final, speed_paths, len(labels))
+        speed = inference_speed(feature_spec(feat_name), final, speed_paths, len(labels))
         rows.append((feat_name, head, cv, cv.fit_seconds, speed))
         log(f"[{task}] {feat_name}/{head}: {fmt(cv.summary.get(cols[1]))} ({time.perf_counter() - t1:.0f}s, "
             f"{speed:.0f}x)")
@@ -95,11 +111,12 @@ def run_task(task: str, features: list[str], heads: list[str], repeats: int, job
         if r[0] not in best or r[2].summary[key]["mean"] > best[r[0]][2].summary[key]["mean"]:
             best[r[0]] = r
     members = sorted(best.values(), key=lambda r: -r[2].summary[key]["mean"])[:3]
-    names = " + ".join(f"{r[0]}:{r[1]}" for r in members)
-    speed_ens = 1.0 / sum(1.0 / r[4] for r in members)
-    for method in ("vote", "mean", "max"):
-        cv = ensemble_cv([r[2] for r in members], y, labels, method, positive=pos)
-        rows.append((f"ensemble-{method} of {names}", "", cv, sum(r[3] for r in members), speed_ens))
+    if ensembles and len(members) >= 2:
+        names = " + ".join(f"{r[0]}:{r[1]}" for r in members)
+        speed_ens = 1.0 / sum(1.0 / r[4] for r in members)
+        for method in ("vote", "mean", "max"):
+            cv = ensemble_cv([r[2] for r in members], y, labels, method, positive=pos)
+            rows.append((f"ensemble-{method} of {names}", "", cv, sum(r[3] for r in members), speed_ens))
     lines = [f"| features | head | {' | '.join(cols)} | train s/fold | inference × real time |",
              "|---|---|" + "---|" * (len(cols) + 2)]
     for feat_name, head, cv, fit_s, speed in rows:
@@ -117,26 +134,34 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--speed-files", type=int, default=12, help="files timed for inference speed")
     ap.add_argument("--no-sequence", action="store_true", help="skip the attention head on YAMNet sequences")
+    ap.add_argument("--pairs", help="explicit FEATURES:HEAD pairs instead of features × heads, comma-separated "
+                                    "(features may carry parameters: stft?n_fft=512:cnn)")
+    ap.add_argument("--no-ensembles", action="store_true")
+    ap.add_argument("--title", default="Transfer learning vs handcrafted features")
     ap.add_argument("--out", type=Path, help="append the tables to this Markdown file")
     args = ap.parse_args()
     if not DATA.is_dir():
         print(f"shared data not found at {DATA}: nothing to benchmark", file=sys.stderr)
         return
     feats, heads = args.features.split(","), args.heads.split(",")
+    pairs = [tuple(p.rsplit(":", 1)) for p in args.pairs.split(",")] if args.pairs else None
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
-    doc = [f"### Transfer learning vs handcrafted features ({dt.date.today().isoformat()})", "",
-           f"Command: `python benchmarks/bench_transfer.py --task {args.task} --repeats {args.repeats}`; "
+    shown = " ".join(sys.argv[1:])
+    doc = [f"### {args.title} ({dt.date.today().isoformat()})", "",
+           f"Command: `python benchmarks/bench_transfer.py {shown}`; "
            f"machine: {machine()}.", ""]
     if args.task in ("music", "both"):
         doc += ["**Music vs non-music** (music positive; 64 music vs 64 speech + 400 ESC-10; 5-fold CV grouped by "
                 "recording / ESC-10 fold; file level):", ""]
-        doc += run_task("music", feats, heads, 1, args.jobs, args.speed_files, log, not args.no_sequence) + [""]
+        doc += run_task("music", feats, heads, 1, args.jobs, args.speed_files, log, not args.no_sequence, pairs,
+                        not args.no_ensembles) + [""]
     if args.task in ("genre", "both"):
         doc += [f"**Genre, gtzan_mini** (100 clips, 10 genres; 5-fold CV × {args.repeats} shuffles; file level):", ""]
-        doc += run_task("genre", feats, heads, args.repeats, args.jobs, args.speed_files, log, not args.no_sequence) + [""]
+        doc += run_task("genre", feats, heads, args.repeats, args.jobs, args.speed_files, log, not args.no_sequence,
+                        pairs, not args.no_ensembles) + [""]
     emit(doc, args.out)
 
 

@@ -41,6 +41,8 @@ def tune(
     seed: Annotated[int, typer.Option(help="Seed of the CV splits, the models and the sampler.")] = 0,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Parallel featurizing and model threads.")] = 2,
     cache: Annotated[bool, typer.Option(help="Use the on-disk feature cache.")] = True,
+    mlflow: Annotated[Optional[bool], typer.Option("--mlflow/--no-mlflow", help="Log the study's best run to MLflow "
+                                                   "(default: when MLFLOW_TRACKING_URI is set).")] = None,
 ) -> None:
     """Search feature sets, models and their parameters on DATA (Optuna, grouped CV), then save the best as a model.
 
@@ -59,9 +61,19 @@ def tune(
     def progress(done: int, total: int, line: str) -> None:
         _errline(f"[{done}/{total}] {line}" if total else f"[{done}] {line}")
 
+    from soundsort.evaluation.tracking import log_run, tracking_wanted
+
+    # the final training run is logged below, once its folder also holds tuning.json
     res = run_study(data, spc, study_name=study_name, storage=storage, n_trials=trials, timeout=timeout, seed=seed,
                     jobs=jobs, cache=cache, runs_dir=runs, model_dir=output, overwrite=overwrite, progress=progress,
-                    log=_errline)
+                    log=_errline, train_options={"mlflow": False})
+    if tracking_wanted(mlflow) and res.run_dir is not None:
+        metrics = {f"best_{res.metric}": res.best_value, "trials_complete": res.n_complete,
+                   "trials_pruned": res.n_pruned, "trials_failed": res.n_failed}
+        if res.default_value is not None:
+            metrics[f"default_{res.metric}"] = res.default_value
+        log_run(res.run_dir, name=f"tune-{res.study_name}", runs_dir=runs, metrics=metrics,
+                params={"study": res.study_name, "space": str(space), **res.best_config})
 
     best = next(t for t in res.trials if t.number == res.best_trial)
     table = Table(title=f"best trial {res.best_trial}: mean CV {res.metric} {res.best_value:.3f}")

@@ -274,5 +274,17 @@ def test_cli_command(data: Path, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "best trial" in result.output and "top 2 of 2 complete trials" in result.output
     assert (out / "model.json").is_file()
+    # with --mlflow the best run goes to the local MLflow store, tuning summary included
+    pytest.importorskip("mlflow")
+    result = CliRunner().invoke(app, ["tune", str(data), "--space", str(_write(tmp_path, doc)), "--trials", "1",
+                                      "--runs", str(tmp_path / "runs"), "--output", str(out), "--overwrite",
+                                      "-j", "1", "--mlflow"])
+    assert result.exit_code == 0, result.output
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{(tmp_path / 'runs').absolute() / 'mlflow.db'}")
+    (run,) = client.search_runs([client.get_experiment_by_name("soundsort").experiment_id])
+    assert run.data.metrics["trials_complete"] == 3 and "best_f1" in run.data.metrics
+    assert "tuning.json" in {a.path for a in client.list_artifacts(run.info.run_id)}
     result = CliRunner().invoke(app, ["tune", str(data), "--space", "nope", "--runs", str(tmp_path / "runs")])
     assert isinstance(result.exception, ConfigError) and "shipped space" in str(result.exception)
