@@ -102,8 +102,8 @@ def run_task(task: str, features: list[str], heads: list[str], repeats: int, job
         final = fit_on_files(est, prep.table.values, prep.table.file_index, y, ok, groups)
         speed = inference_speed(feature_spec(feat_name), final, speed_paths, len(labels))
         rows.append((feat_name, head, cv, cv.fit_seconds, speed))
-        log(f"[{task}] {feat_name}/{head}: {fmt(cv.summary.get(cols[1]))} ({time.perf_counter() - t1:.0f}s, "
-            f"{speed:.0f}x)")
+        log(f"| {feat_name} | {head} | " + " | ".join(fmt(cv.summary.get(c)) for c in cols)
+            + f" | {cv.fit_seconds:.2f} | {speed:.0f} |   [{task}, {time.perf_counter() - t1:.0f}s]")
     # ensembles of the best row of each of three different feature sets
     key = "f1" if pos is not None else "f1_macro"
     best: dict[str, tuple] = {}
@@ -130,6 +130,7 @@ def main() -> None:
     ap.add_argument("--task", choices=["music", "genre", "both"], default="both")
     ap.add_argument("--features", default=",".join(VECTOR_FEATURES))
     ap.add_argument("--heads", default=",".join(VECTOR_HEADS))
+    ap.add_argument("--genre-heads", help="heads for the genre task (default: --heads)")
     ap.add_argument("--repeats", type=int, default=3, help="CV repeats for genre (new shuffles)")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--speed-files", type=int, default=12, help="files timed for inference speed")
@@ -160,7 +161,7 @@ def main() -> None:
                         not args.no_ensembles) + [""]
     if args.task in ("genre", "both"):
         doc += [f"**Genre, gtzan_mini** (100 clips, 10 genres; 5-fold CV × {args.repeats} shuffles; file level):", ""]
-        doc += run_task("genre", feats, heads, args.repeats, args.jobs, args.speed_files, log, not args.no_sequence,
+        doc += run_task("genre", feats, args.genre_heads.split(",") if args.genre_heads else heads, args.repeats, args.jobs, args.speed_files, log, not args.no_sequence,
                         pairs, not args.no_ensembles) + [""]
     emit(doc, args.out)
 

@@ -62,7 +62,7 @@ PRESETS: dict[str, Preset] = {
         features="musicnn-msd",
         feature_params={},
         model="logreg",
-        model_params={"C": 1.0},
+        model_params={"C": 0.1},
         data=("gtzan_mini",),
         notes=("Knows only the 10 GTZAN genres (blues, classical, country, disco, hiphop, jazz, metal, pop, reggae, "
                "rock), learned from 100 clips: music of other genres gets the nearest of these. GTZAN has known "
