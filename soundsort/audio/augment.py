@@ -64,7 +64,7 @@ class AugmentConfig:
 
     p_telephone: float = 0.3
     p_gain: float = 0.5
-    gain_db: tuple[float, float] = (-20.0, 6.0)
+    gain_db: tuple[float, float] = (-20.0, 12.0)  # +12 dB on loud material clips, like a hot recording
     p_crop: float = 0.3
     crop_seconds: tuple[float, float] = (1.0, 2.0)
     p_noise: float = 0.5
