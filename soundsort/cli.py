@@ -306,6 +306,13 @@ def _emit(text: str, output: Path | None) -> None:
 
 # ---------------------------------------------------------------------------------------------- classify
 
+def _jobs(jobs: int, n_files: int) -> int:
+    """``--jobs``: 0 means one process per core; never more processes than files."""
+    if jobs < 0:
+        _fail(f"--jobs must be >= 0, got {jobs}")
+    return max(1, min(jobs or (os.cpu_count() or 1), n_files))
+
+
 def _classifier_factory(model: Optional[Path], genre_model: Optional[Path], genre: bool, min_segment: float,
                         top_k: int, threads: Optional[int]):
     import functools
@@ -329,7 +336,7 @@ def classify(
     min_segment: Annotated[float, typer.Option(help="Shortest timeline segment, seconds.")] = 2.0,
     top_k: Annotated[int, typer.Option(help="Genres reported per file.")] = 3,
     write_tags: Annotated[bool, typer.Option(help="Write the top genre into the files' own tags (ID3, Vorbis, MP4).")] = False,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Files classified in parallel (processes).")] = 1,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Files classified in parallel (processes; 0 = one per core).")] = 0,
     schema: Annotated[bool, typer.Option(help="Print the JSON Schema of one result record and exit.")] = False,
 ) -> None:
     """Music / non-music timeline and genre for any file or folder, with the bundled models."""
@@ -349,6 +356,7 @@ def classify(
     files = [str(p) for p in _expand(paths)]
     if not files:
         _fail("no audio files found in " + ", ".join(map(str, paths)))
+    jobs = _jobs(jobs, len(files))
     factory = _classifier_factory(model, genre_model, genre, min_segment, top_k, 1 if jobs > 1 else None)
     factory()  # load the models once here: a broken model fails now, with one line, not once per file
     writer = None if fmt == "table" else ResultWriter(fmt, output, resume=resume, overwrite=overwrite)
@@ -421,7 +429,7 @@ def organize(
     non_music: Annotated[str, typer.Option(help="leave (untouched) or aside (DEST/non-music/).")] = "leave",
     model: Annotated[Optional[Path], typer.Option("--model", "-m", help="Music/non-music model (default: bundled).")] = None,
     genre_model: Annotated[Optional[Path], typer.Option(help="Genre model (default: bundled).")] = None,
-    jobs: Annotated[int, typer.Option("--jobs", "-j")] = 1,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Files classified in parallel (0 = one per core).")] = 0,
 ) -> None:
     """Sort music files into DEST/<genre>/ folders (copy, link or move), never overwriting or losing a file.
 
@@ -437,6 +445,7 @@ def organize(
     dest_real = dest.resolve()
     files = [str(p) for p in _expand([src]) if dest_real not in p.resolve().parents]  # never re-sort DEST
     state = dest / ".soundsort-organize.jsonl"
+    jobs = _jobs(jobs, len(files))
     factory = _classifier_factory(model, genre_model, True, 2.0, 3, 1 if jobs > 1 else None)
     factory()
     records: dict[str, dict] = {}
