@@ -198,14 +198,14 @@ def train(roots: Sequence[str | Path], cfg: TrainConfig, *, model_dir: str | Pat
            for est, pr in zip(estimators, preps)]
     cv = ensemble_cv(cvs, y, labels, method, positive=pos) if method else cvs[0]
     oof_files = np.flatnonzero(~np.isnan(cv.oof_proba[:, 0]))
-    calib = _calibration_summary(cv, y, oof_files, labels)
+    calib = _calibration_summary(cv.oof_proba, y, oof_files)
     if cfg.calibration:  # the same CV without calibration, to show what calibration changed
         raw = [cross_validate(est, pr.table.values, pr.table.file_index, y, groups, labels, n_splits=cfg.folds,
                               n_repeats=1, seed=cfg.seed, positive=pos, files=ok)
                for est, pr in zip(raw_estimators, preps)]
         raw_cv = ensemble_cv(raw, y, labels, method, positive=pos) if method else raw[0]
         calib = {"method": cfg.calibration, "calibrated": calib,
-                 "uncalibrated": _calibration_summary(raw_cv, y, oof_files, labels)}
+                 "uncalibrated": _calibration_summary(raw_cv.oof_proba, y, oof_files)}
     else:
         calib = {"method": None, "uncalibrated": calib}
     threshold, operating = 0.5, None
@@ -300,11 +300,12 @@ def train(roots: Sequence[str | Path], cfg: TrainConfig, *, model_dir: str | Pat
             "skipped": skipped, "labels": labels, "members": members_summary}
 
 
-def _calibration_summary(cv: Any, y: np.ndarray, files: np.ndarray, labels: list[str]) -> dict[str, Any]:
+def _calibration_summary(proba: np.ndarray, y: np.ndarray, files: np.ndarray) -> dict[str, Any]:
+    """Brier score, expected calibration error and reliability curve of file probabilities ``proba``."""
     from soundsort.models.calibration import brier_score, reliability
 
-    rel = reliability(y[files], cv.oof_proba[files])
-    return {"brier": brier_score(y[files], cv.oof_proba[files]), "ece": rel["ece"][0], "reliability": rel}
+    rel = reliability(y[files], proba[files])
+    return {"brier": brier_score(y[files], proba[files]), "ece": rel["ece"][0], "reliability": rel}
 
 
 def _calibration_metrics(calib: dict[str, Any]) -> dict[str, float]:
@@ -374,7 +375,7 @@ def evaluate(model_dir: str | Path, roots: Sequence[str | Path], *, runs_dir: st
         from soundsort.evaluation.profile import profile_model
 
         timing["inference"] = profile_model(model_dir, [table.paths[i] for i in ok[:: max(1, len(ok) // 5)][:5]])
-    calib = {"method": None, "model": _calibration_summary(_Proba(proba), prep.y_file, ok, card.labels)}
+    calib = {"method": None, "model": _calibration_summary(proba, prep.y_file, ok)}
     report = write_evaluation(run_dir, title=f"Evaluation: {Path(model_dir).name} on {', '.join(map(str, roots))}",
                               config=config, overall=overall, y_true=prep.y_file[ok], proba=proba[ok],
                               labels=card.labels, paths=[table.paths[i] for i in ok], positive=prep.positive,
@@ -383,10 +384,6 @@ def evaluate(model_dir: str | Path, roots: Sequence[str | Path], *, runs_dir: st
            metrics={**summary_metrics(None, overall), "brier": calib["model"]["brier"]})
     return {"run_dir": run_dir, "report": report, "overall": overall, "skipped": skipped}
 
-
-@dataclass
-class _Proba:
-    oof_proba: np.ndarray
 
 
 @dataclass
