@@ -340,7 +340,7 @@ def classify(
     schema: Annotated[bool, typer.Option(help="Print the JSON Schema of one result record and exit.")] = False,
 ) -> None:
     """Music / non-music timeline and genre for any file or folder, with the bundled models."""
-    from soundsort.inference.batch import ResultWriter, run_batch
+    from soundsort.inference.batch import ResultWriter
 
     if schema:
         from soundsort.inference.schema import RECORD_SCHEMA
@@ -380,17 +380,25 @@ def classify(
         else:
             records.append(rec)
 
-    try:
-        with _progress("classifying") as update:
-            ok, failed = run_batch(todo, factory, jobs=jobs, on_result=on_result, progress=update)
-    finally:
-        if writer is not None:
-            writer.close()
+    failed = _classify_batch(todo, factory, jobs, on_result, writer)
     if fmt == "table":
         _print_classify_table(records)
     if failed:
         _errline(f"{failed} of {len(todo)} files failed")
         raise typer.Exit(1)
+
+
+def _classify_batch(todo: list[str], factory, jobs: int, on_result, writer) -> int:
+    """Classify ``todo`` with a progress bar; the writer is closed (flushed) even on Ctrl-C. Returns failures."""
+    from soundsort.inference.batch import run_batch
+
+    try:
+        with _progress("classifying") as update:
+            _, failed = run_batch(todo, factory, jobs=jobs, on_result=on_result, progress=update)
+    finally:
+        if writer is not None:
+            writer.close()
+    return failed
 
 
 def _print_classify_table(records: list[dict]) -> None:
@@ -435,7 +443,7 @@ def organize(
 
     Classification results are kept in DEST/.soundsort-organize.jsonl, so an interrupted run resumes.
     """
-    from soundsort.inference.batch import ResultWriter, read_records, run_batch
+    from soundsort.inference.batch import ResultWriter, read_records
     from soundsort.inference.organize import clean_temporaries, execute, plan
 
     if by != "genre":
@@ -463,12 +471,7 @@ def organize(
         if writer is not None:
             writer.add(rec)
 
-    try:
-        with _progress("classifying") as update:
-            _, failed = run_batch(todo, factory, jobs=jobs, on_result=on_result, progress=update)
-    finally:
-        if writer is not None:
-            writer.close()
+    failed = _classify_batch(todo, factory, jobs, on_result, writer)
     actions = plan([records[f] for f in files if f in records], dest, mode=mode, min_confidence=min_confidence,
                    non_music=non_music)
     counts: dict[str, int] = {}

