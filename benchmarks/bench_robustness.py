@@ -5,19 +5,20 @@ Models trained on clean clips and on augmented clips (telephone band, gain, 1-2 
 gtzan_music_speech/music; non-music = gtzan_music_speech/speech + esc10; 5-fold CV grouped by recording
 (ESC-10 by fold prefix).
 
-No leakage: the noise mixed into a clip (for its augmented training copies and for its degraded test
-variants) comes only from ESC-10 clips of the same CV fold as the clip, so a model never trains on a noise
-recording it is tested with.
+Training copies are made exactly as ``soundsort train --augment N --augment-noise <esc10>`` makes them
+(:func:`soundsort.features.augmented.build_augmented_table`, noise from any ESC-10 clip). No leakage: a copy
+whose noise clip is on a fold's test side is left out of that fold's training, and the noise in a degraded
+test clip comes only from ESC-10 clips of its own (test) fold, so a model never trains on a noise recording
+it is tested with.
 
-Usage:  python benchmarks/bench_robustness.py [--pipelines yamnet:logreg,handcrafted:svm] [--copies 2] [--out FILE]
+Usage:  python benchmarks/bench_robustness.py [--pipelines 'yamnet?segment_seconds=0.48:logreg?C=0.1,handcrafted:svm']
+            [--copies 3] [--out FILE]
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -25,15 +26,19 @@ from pathlib import Path
 import numpy as np
 
 from soundsort.audio import load
-from soundsort.audio.augment import AugmentConfig, augment, gain, mix_noise, random_crop, telephone
+from soundsort.audio.augment import gain, mix_noise, random_crop, telephone
+from soundsort.cache import FeatureCache
 from soundsort.dataset.splits import grouped_kfold
+from soundsort.dataset.tasks import get_task
+from soundsort.evaluation.crossval import fit_on_files
 from soundsort.evaluation.metrics import classification_metrics
+from soundsort.features.augmented import build_augmented_table
 from soundsort.features.registry import featurize_array, get_featurizer
+from soundsort.features.table import build_feature_table
 from soundsort.models.classical import make_model
 from soundsort.models.segments import aggregate, proba_matrix
 from soundsort.workflows import index_dataset
-from soundsort.dataset.tasks import get_task
-from common import DATA, emit
+from common import DATA, emit, machine, parse_spec
 
 VARIANTS = ("clean", "telephone 8 kHz", "quiet -20 dB", "loud +12 dB (clipped)", "1.5 s snippet",
             "ESC-10 noise 0-10 dB SNR")
@@ -57,17 +62,20 @@ def degrade(kind: str, y: np.ndarray, sr: int, rng: np.random.Generator, noises:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--pipelines", default="yamnet:logreg,handcrafted:svm")
+    ap.add_argument("--pipelines", default="yamnet:logreg,handcrafted:svm",
+                    help="FEATURES:MODEL pairs, comma-separated; either may carry ?key=value&... parameters")
     ap.add_argument("--copies", type=int, default=2, help="augmented copies of each training clip")
     ap.add_argument("--limit", type=int, default=0, help="use only every n-th file (quick check)")
+    ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
     if not DATA.is_dir():
         print(f"shared data not found at {DATA}: nothing to benchmark", file=sys.stderr)
         return
     task = get_task("music")
-    index = index_dataset([DATA / "gtzan_music_speech", DATA / "esc10"], group_pattern=r"^(\d+)-", jobs=2)
+    index = index_dataset([DATA / "gtzan_music_speech", DATA / "esc10"], group_pattern=r"^(\d+)-", jobs=args.jobs)
     items = index.items[:: args.limit] if args.limit else index.items
+    paths = [str(index.abs_path(it)) for it in items]
     labels = ["music", "non-music"]
     y_file = np.array([labels.index(task.class_of(it.label)) for it in items])
     groups = np.array([it.group for it in items])
@@ -76,48 +84,54 @@ def main() -> None:
     for k, (_, te) in enumerate(splits):
         fold_of[te] = k
     is_esc = np.array(["esc10" in index.abs_path(it).parts for it in items])
+    esc_paths = [p for p, e in zip(paths, is_esc) if e]
     t_start = time.perf_counter()
     lines = [f"| pipeline | training | {' | '.join(VARIANTS)} |", "|---|---|" + "---|" * len(VARIANTS)]
     computed: dict[str, tuple] = {}  # features of each feature set, shared by its pipelines
     for spec in args.pipelines.split(","):
-        feat_name, head = spec.split(":")
-        if feat_name not in computed:
-            fz = get_featurizer(feat_name)
+        feat_spec, head_spec = spec.split(":")
+        if feat_spec not in computed:
+            name, params = parse_spec(feat_spec)
+            fz = get_featurizer(name, **params)
             sr = fz.sample_rate
-            audio = [load(index.abs_path(it), sr)[0] for it in items]
+            cache = FeatureCache()
+            # training data exactly as `soundsort train --augment N --augment-noise <esc10>` builds it:
+            # copies seeded by content; a copy whose noise clip is on the test side is left out of that fold
+            clean = build_feature_table(paths, fz, cache=cache, jobs=args.jobs)
+            aug = build_augmented_table(paths, fz, copies=args.copies, noises=esc_paths, seed=0, cache=cache,
+                                        jobs=args.jobs)
+            # degraded test versions: noise only from ESC-10 clips of the clip's own (test) fold
+            audio = [load(p, sr)[0] for p in paths]
             noise_pool = {k: [audio[i] for i in np.flatnonzero(is_esc & (fold_of == k))] for k in range(5)}
-            rng = np.random.default_rng(0)
-            clean = [featurize_array(fz, a).values for a in audio]
-            aug = [[featurize_array(fz, augment(a, sr, rng, noise_pool[fold_of[i]], AugmentConfig())).values
-                    for _ in range(args.copies)] for i, a in enumerate(audio)]
-            tests = {v: [featurize_array(fz, degrade(v, a, sr, np.random.default_rng(1000 + i),
-                                                     noise_pool[fold_of[i]])).values for i, a in enumerate(audio)]
-                     for v in VARIANTS}
-            computed[feat_name] = (clean, aug, tests)
+            tests = {v: [] for v in VARIANTS}
+            for i, a in enumerate(audio):
+                noises = noise_pool[fold_of[i]]
+                for v in VARIANTS:
+                    got = degrade(v, a, sr, np.random.default_rng(1000 + i), noises)
+                    tests[v].append(featurize_array(fz, got).values)
+            computed[feat_spec] = (clean, aug, tests)
             del audio, noise_pool
-            print(f"{feat_name}: features done ({time.perf_counter() - t_start:.0f}s)", file=sys.stderr, flush=True)
-        clean, aug, tests = computed[feat_name]
+            print(f"{feat_spec}: features done ({time.perf_counter() - t_start:.0f}s)", file=sys.stderr, flush=True)
+        clean, aug, tests = computed[feat_spec]
+        head, head_params = parse_spec(head_spec)
         for training in ("clean", "augmented"):
             scores: dict[str, list[float]] = {v: [] for v in VARIANTS}
             for tr, te in splits:
-                X = [clean[i] for i in tr] + ([c for i in tr for c in aug[i]] if training == "augmented" else [])
-                yy = [np.full(len(clean[i]), y_file[i]) for i in tr]
-                if training == "augmented":
-                    yy += [np.full(len(c), y_file[i]) for i in tr for c in aug[i]]
-                est = make_model(head, seed=0, n_jobs=2).fit(np.concatenate(X), np.concatenate(yy))
+                est = fit_on_files(make_model(head, seed=0, n_jobs=args.jobs, **head_params), clean.values,
+                                   clean.file_index, y_file, tr, groups, aug if training == "augmented" else None)
                 for v in VARIANTS:
                     feats = [tests[v][i] for i in te]
                     seg_p = proba_matrix(est, np.concatenate(feats), 2)
                     idx = np.concatenate([np.full(len(f), j) for j, f in enumerate(feats)])
                     p = aggregate(seg_p, idx, len(te))
                     scores[v].append(classification_metrics(y_file[te], p, labels, positive=0)["f1"])
-            lines.append(f"| {feat_name} + {head} | {training} | "
+            lines.append(f"| {feat_spec} + {head_spec} | {training} | "
                          + " | ".join(f"{np.mean(scores[v]):.3f} ± {np.std(scores[v]):.3f}" for v in VARIANTS) + " |")
             print(lines[-1], file=sys.stderr, flush=True)
     doc = [f"### Robustness: music F1 on degraded held-out clips ({dt.date.today().isoformat()})", "",
            f"Command: `python benchmarks/bench_robustness.py --pipelines {args.pipelines} --copies {args.copies}`; "
-           f"machine: {platform.machine()}, {os.cpu_count()} cores. Music-class F1 (mean ± std over 5 grouped "
-           f"folds); training on clean clips vs clean + {args.copies} augmented copies per clip.", ""] + lines + [""]
+           f"machine: {machine()}; {time.perf_counter() - t_start:.0f} s. Music-class F1 (mean ± std over 5 "
+           f"grouped folds); training on clean clips vs clean + {args.copies} augmented copies per clip.", ""] + lines + [""]
     emit(doc, args.out)
 
 

@@ -27,7 +27,7 @@ from soundsort.features.registry import featurize_file, get_featurizer
 from soundsort.models.classical import make_model
 from soundsort.models.segments import proba_matrix
 from soundsort.workflows import index_dataset, prepare
-from common import DATA, emit, machine
+from common import DATA, emit, machine, parse_spec
 
 VECTOR_FEATURES = ["handcrafted", "yamnet", "musicnn-msd", "musicnn-mtt", "yamnet+musicnn-msd",
                    "yamnet+musicnn-msd+handcrafted"]
@@ -56,16 +56,7 @@ def inference_speed(featurizer, estimator, paths: list[str], n_classes: int) -> 
 
 def feature_spec(spec: str):
     """``name`` or ``name?key=value&key=value`` (e.g. ``stft?n_fft=512``) → a featurizer."""
-    import json
-
-    name, _, query = spec.partition("?")
-    params = {}
-    for part in filter(None, query.split("&")):
-        k, v = part.split("=", 1)
-        try:
-            params[k] = json.loads(v)
-        except json.JSONDecodeError:
-            params[k] = v
+    name, params = parse_spec(spec)
     return get_featurizer(name, **params)
 
 

@@ -26,3 +26,18 @@ def emit(doc: list[str], out: Path | None) -> None:
     if out:
         with open(out, "a", encoding="utf-8") as fh:
             fh.write(text + "\n")
+
+
+def parse_spec(spec: str) -> tuple[str, dict]:
+    """``name`` or ``name?key=value&key=value`` (values as JSON when they parse) → ``(name, params)``."""
+    import json
+
+    name, _, query = spec.partition("?")
+    params = {}
+    for part in filter(None, query.split("&")):
+        k, v = part.split("=", 1)
+        try:
+            params[k] = json.loads(v)
+        except json.JSONDecodeError:
+            params[k] = v
+    return name, params

@@ -142,6 +142,8 @@ def train(
     embedding_map: Annotated[bool, typer.Option(help="Draw a t-SNE map of the files' features.")] = True,
     profile: Annotated[bool, typer.Option(help="Measure the saved model's inference time and peak memory.")] = True,
     mlflow: Annotated[Optional[bool], typer.Option("--mlflow/--no-mlflow", help="Log to MLflow (default: when MLFLOW_TRACKING_URI is set).")] = None,
+    augment: Annotated[int, typer.Option(help="Train also on N degraded copies of every file (1-2 s crops, telephone band, gain with clipping, noise from --augment-noise at 0-10 dB SNR); 0 = off.")] = 0,
+    augment_noise: Annotated[Optional[list[Path]], typer.Option("--augment-noise", help="Folder (or file) of noise recordings to mix into the copies (repeatable); may be part of DATA: CV then never trains on a test file's audio.")] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j")] = 2,
 ) -> None:
     """Cross-validate a model on DATA, fit it on all of it, save it, and write a report."""
@@ -165,7 +167,10 @@ def train(
                       group_pattern=group_pattern, groups_csv=str(groups_csv) if groups_csv else None,
                       learning_curve=learning_curve, jobs=jobs, cache=cache, members=list(member or []),
                       calibration=calibration, optimize=optimize, min_precision=min_precision,
-                      embedding_map=embedding_map, profile=profile, mlflow=mlflow)
+                      embedding_map=embedding_map, profile=profile, mlflow=mlflow, augment=augment,
+                      augment_noise=[str(p) for p in augment_noise or []])
+    if augment_noise and not augment:
+        _fail("--augment-noise needs --augment N (the number of degraded copies per file)")
     with _progress("extracting features") as update:
         res = run_train(data, cfg, model_dir=output, runs_dir=runs, overwrite=overwrite, progress=update,
                         log=_errline, notes=notes)

@@ -20,6 +20,8 @@ from soundsort.evaluation.crossval import cross_validate, ensemble_cv, fit_on_fi
 from soundsort.evaluation.metrics import classification_metrics
 from soundsort.evaluation.report import new_run_dir, write_evaluation
 from soundsort.evaluation.tracking import summary_metrics
+from soundsort.audio.augment import AugmentConfig
+from soundsort.features.augmented import AugmentedTable, build_augmented_table, noise_files
 from soundsort.features.registry import featurize_file, featurizer_from_params, get_featurizer
 from soundsort.features.table import FeatureTable, build_feature_table
 from soundsort.models.classical import make_model
@@ -82,6 +84,8 @@ class TrainConfig:
     embedding_map: bool = True  # a t-SNE map of the files' features in the report
     profile: bool = True  # time per second of audio and peak memory of the saved model, in the report
     mlflow: bool | None = None  # log to MLflow (None: when MLFLOW_TRACKING_URI is set)
+    augment: int = 0  # augmented copies of every training file (crop, telephone band, noise, gain); 0 = off
+    augment_noise: list[str] = field(default_factory=list)  # folders / files of noise mixed into the copies
 
 
 @dataclass
@@ -122,6 +126,17 @@ def prepare(roots: Sequence[str | Path], task_name: str, featurizer: Any, *, lab
     table = build_feature_table([index.abs_path(it) for it in index.items], featurizer, cache=_cache(cache),
                                 jobs=jobs, progress=progress)
     return Prepared(index, table, classes, y_file, index.groups(), pos, featurizer)
+
+
+def augmented_for(prep: Prepared, cfg: TrainConfig, *, progress: Progress | None = None) -> AugmentedTable:
+    """``cfg.augment`` augmented copies of every featurized file of ``prep``, with ``cfg.augment_noise`` mixed in.
+
+    Noise recordings that are also dataset files are tracked, so cross-validation only trains on a copy
+    whose noise is on the training side too.
+    """
+    return build_augmented_table(prep.table.paths, prep.featurizer, copies=cfg.augment,
+                                 noises=noise_files(cfg.augment_noise), seed=cfg.seed, cache=_cache(cfg.cache),
+                                 jobs=cfg.jobs, progress=progress)
 
 
 def parse_members(spec: Sequence[str]) -> list[tuple[str, str]]:
@@ -179,6 +194,7 @@ def train(roots: Sequence[str | Path], cfg: TrainConfig, *, model_dir: str | Pat
     index = index_dataset(roots, group_pattern=cfg.group_pattern, groups_csv=cfg.groups_csv, jobs=cfg.jobs)
     preps = [prepare(roots, cfg.task, fz, jobs=cfg.jobs, cache=cfg.cache, progress=progress, index=index)
              for fz in featurizers]
+    augs = [augmented_for(pr, cfg, progress=progress) for pr in preps] if cfg.augment else [None] * len(preps)
     t_feat = time.perf_counter() - t0
     prep = preps[0]
     y, groups, labels, pos = prep.y_file, prep.groups, prep.labels, prep.positive
@@ -190,19 +206,22 @@ def train(roots: Sequence[str | Path], cfg: TrainConfig, *, model_dir: str | Pat
     for (feat, model), pr in zip(specs, preps):
         shape = "×".join(str(d) for d in pr.table.values.shape[1:])
         log(f"{feat}/{model}: {len(ok)} files, {len(pr.table.values)} segments × {shape} features")
+    if cfg.augment:
+        log(f"augmentation: {cfg.augment} copies per file, {len(augs[0])} extra training segments"
+            + (f", noise from {len(noise_files(cfg.augment_noise))} recordings" if cfg.augment_noise else ", no noise"))
     log(f"features took {t_feat:.1f}s; {len(index.skipped) + len(set(p for pr in preps for p, _ in pr.table.failed))} "
         "files skipped")
 
     cvs = [cross_validate(est, pr.table.values, pr.table.file_index, y, groups, labels, n_splits=cfg.folds,
-                          n_repeats=cfg.repeats, seed=cfg.seed, positive=pos, files=ok)
-           for est, pr in zip(estimators, preps)]
+                          n_repeats=cfg.repeats, seed=cfg.seed, positive=pos, files=ok, augmented=aug)
+           for est, pr, aug in zip(estimators, preps, augs)]
     cv = ensemble_cv(cvs, y, labels, method, positive=pos) if method else cvs[0]
     oof_files = np.flatnonzero(~np.isnan(cv.oof_proba[:, 0]))
     calib = _calibration_summary(cv.oof_proba, y, oof_files)
     if cfg.calibration:  # the same CV without calibration, to show what calibration changed
         raw = [cross_validate(est, pr.table.values, pr.table.file_index, y, groups, labels, n_splits=cfg.folds,
-                              n_repeats=1, seed=cfg.seed, positive=pos, files=ok)
-               for est, pr in zip(raw_estimators, preps)]
+                              n_repeats=1, seed=cfg.seed, positive=pos, files=ok, augmented=aug)
+               for est, pr, aug in zip(raw_estimators, preps, augs)]
         raw_cv = ensemble_cv(raw, y, labels, method, positive=pos) if method else raw[0]
         calib = {"method": cfg.calibration, "calibrated": calib,
                  "uncalibrated": _calibration_summary(raw_cv.oof_proba, y, oof_files)}
@@ -222,10 +241,10 @@ def train(roots: Sequence[str | Path], cfg: TrainConfig, *, model_dir: str | Pat
     learn = None
     if cfg.learning_curve and not method:
         learn = learning_curve(estimators[0], prep.table.values, prep.table.file_index, y, groups, labels,
-                               n_splits=cfg.folds, seed=cfg.seed, positive=pos)
+                               n_splits=cfg.folds, seed=cfg.seed, positive=pos, augmented=augs[0])
     t1 = time.perf_counter()
-    finals = [fit_on_files(est, pr.table.values, pr.table.file_index, y, ok, groups)
-              for est, pr in zip(estimators, preps)]
+    finals = [fit_on_files(est, pr.table.values, pr.table.file_index, y, ok, groups, aug)
+              for est, pr, aug in zip(estimators, preps, augs)]
     t_fit = time.perf_counter() - t1
 
     audio_seconds = float(sum(it.duration for it in index.items))
@@ -239,6 +258,9 @@ def train(roots: Sequence[str | Path], cfg: TrainConfig, *, model_dir: str | Pat
     name = f"{cfg.task}-{cfg.model}" if method else f"{cfg.task}-{cfg.features}-{cfg.model}"
     run_dir = new_run_dir(runs_dir, f"train-{name}")
     failed = {p: r for pr in preps for p, r in pr.table.failed}
+    for aug in augs:  # a file whose copies failed still trains on its clean segments
+        for p, r in (aug.failed if aug is not None else []):
+            failed.setdefault(p, f"augmented copies not made: {r}")
     skipped = [(s.path, f"{s.path}: {s.reason}") for s in index.skipped] + sorted(failed.items())
     members_summary = None
     if method:
@@ -248,7 +270,9 @@ def train(roots: Sequence[str | Path], cfg: TrainConfig, *, model_dir: str | Pat
     if model_dir is not None:
         data_info = {"roots": [str(r) for r in roots], "files": int(len(ok)),
                      "per_class": {c: int((y[ok] == i).sum()) for i, c in enumerate(labels)},
-                     "group_pattern": cfg.group_pattern, "audio_hours": round(audio_seconds / 3600, 3)}
+                     "group_pattern": cfg.group_pattern, "audio_hours": round(audio_seconds / 3600, 3),
+                     "augmentation": ({"copies": cfg.augment, "noise": list(cfg.augment_noise),
+                                       "config": asdict(AugmentConfig())} if cfg.augment else None)}
 
         def card_for(fz: Any, model: str, params: dict, summary: dict) -> ModelCard:
             return ModelCard(task=cfg.task, labels=labels, featurizer=fz.name, featurizer_params=fz.params(),

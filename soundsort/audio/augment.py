@@ -6,6 +6,8 @@ clipped levels; training on such variants of clean clips keeps a model honest on
 
 from __future__ import annotations
 
+import os
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -71,16 +73,66 @@ class AugmentConfig:
     snr_db: tuple[float, float] = (0.0, 10.0)
 
 
-def augment(y: np.ndarray, sr: int, rng: np.random.Generator, noises: Sequence[np.ndarray] = (),
-            cfg: AugmentConfig = AugmentConfig()) -> np.ndarray:
-    """One randomly degraded copy of ``y`` (crop, telephone band, noise at 0-10 dB SNR, gain)."""
+@dataclass(frozen=True)
+class AugmentedCopy:
+    """A degraded copy of a clip and which noise recording (index into ``noises``) was mixed in, -1 if none."""
+
+    y: np.ndarray
+    noise_index: int = -1
+
+
+def augment_copy(y: np.ndarray, sr: int, rng: np.random.Generator, noises: Sequence[np.ndarray] = (),
+                 cfg: AugmentConfig = AugmentConfig()) -> AugmentedCopy:
+    """One randomly degraded copy of ``y`` (crop, telephone band, noise at 0-10 dB SNR, gain).
+
+    ``noises`` is indexed only for the recording actually mixed in, so it may be a lazy sequence
+    (:class:`NoisePool`) that decodes on demand.
+    """
     out = np.asarray(y, np.float32)
+    used = -1
     if rng.random() < cfg.p_crop:
         out = random_crop(out, sr, float(rng.uniform(*cfg.crop_seconds)), rng)
     if rng.random() < cfg.p_telephone:
         out = telephone(out, sr)
-    if noises and rng.random() < cfg.p_noise:
-        out = mix_noise(out, noises[int(rng.integers(len(noises)))], float(rng.uniform(*cfg.snr_db)), rng)
+    if len(noises) and rng.random() < cfg.p_noise:
+        used = int(rng.integers(len(noises)))
+        out = mix_noise(out, noises[used], float(rng.uniform(*cfg.snr_db)), rng)
     if rng.random() < cfg.p_gain:
         out = gain(out, float(rng.uniform(*cfg.gain_db)))
-    return out
+    return AugmentedCopy(out, used)
+
+
+def augment(y: np.ndarray, sr: int, rng: np.random.Generator, noises: Sequence[np.ndarray] = (),
+            cfg: AugmentConfig = AugmentConfig()) -> np.ndarray:
+    """One randomly degraded copy of ``y`` (see :func:`augment_copy`)."""
+    return augment_copy(y, sr, rng, noises, cfg).y
+
+
+class NoisePool(Sequence[np.ndarray]):
+    """Noise recordings decoded on first use at rate ``sr`` (at most ``max_seconds`` each, ``keep`` kept in memory).
+
+    A file that cannot be decoded raises :class:`~soundsort.errors.AudioError` naming it.
+    """
+
+    def __init__(self, paths: Sequence[str | os.PathLike[str]], sr: int, *, max_seconds: float = 300.0,
+                 keep: int = 32) -> None:
+        self.paths = [str(p) for p in paths]
+        self.sr = int(sr)
+        self.max_seconds = float(max_seconds)
+        self.keep = int(keep)
+        self._decoded: OrderedDict[int, np.ndarray] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> np.ndarray:  # type: ignore[override]
+        if i in self._decoded:
+            self._decoded.move_to_end(i)
+            return self._decoded[i]
+        from soundsort.audio.decode import load
+
+        y, _ = load(self.paths[i], self.sr, max_seconds=self.max_seconds)
+        self._decoded[i] = y
+        while len(self._decoded) > self.keep:
+            self._decoded.popitem(last=False)
+        return y

@@ -18,6 +18,7 @@ from sklearn.base import BaseEstimator, clone
 
 from soundsort.dataset.splits import grouped_kfold, repeated_grouped_kfold
 from soundsort.evaluation.metrics import classification_metrics, summarize_folds
+from soundsort.features.augmented import AugmentedTable, augmented_rows
 from soundsort.models.segments import aggregate, proba_matrix
 
 
@@ -44,18 +45,26 @@ def _takes_groups(estimator: BaseEstimator) -> bool:
 
 
 def fit_on_files(estimator: BaseEstimator, X: np.ndarray, file_index: np.ndarray, y_file: np.ndarray,
-                 files: np.ndarray, groups_file: np.ndarray | None = None) -> BaseEstimator:
+                 files: np.ndarray, groups_file: np.ndarray | None = None,
+                 augmented: AugmentedTable | None = None) -> BaseEstimator:
     """Fit a clone of ``estimator`` on every segment of ``files`` (each labelled with its file's class).
 
     Estimators whose ``fit`` takes ``groups`` (the neural heads, for their early-stopping split) get
-    each segment's group, so segments of one recording never sit on both sides of it.
+    each segment's group, so segments of one recording never sit on both sides of it. ``augmented``
+    copies join the training data when their source file and the noise mixed into them are both among
+    ``files`` (:func:`~soundsort.features.augmented.augmented_rows`); they carry their source's label and group.
     """
     rows = _segment_rows(file_index, files)
+    Xf, src = X[rows], file_index[rows]
+    extra = augmented_rows(augmented, files)
+    if len(extra):
+        Xf = np.concatenate([Xf, augmented.values[extra]])
+        src = np.concatenate([src, augmented.source[extra]])
     model = clone(estimator)
     if _takes_groups(model):
-        groups = file_index[rows] if groups_file is None else groups_file[file_index[rows]]
-        return model.fit(X[rows], y_file[file_index[rows]], groups=groups)
-    return model.fit(X[rows], y_file[file_index[rows]])
+        groups = src if groups_file is None else groups_file[src]
+        return model.fit(Xf, y_file[src], groups=groups)
+    return model.fit(Xf, y_file[src])
 
 
 def predict_files(estimator: BaseEstimator, X: np.ndarray, file_index: np.ndarray, files: np.ndarray,
@@ -80,11 +89,13 @@ def cross_validate(
     positive: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     files: np.ndarray | None = None,
+    augmented: AugmentedTable | None = None,
 ) -> CVResult:
     """Grouped, stratified k-fold CV (optionally repeated with new shuffles); metrics per fold at file level.
 
     ``files`` restricts the CV to these file indices (default: every file that has segments); models
-    compared or ensembled on the same ``files`` and ``seed`` see exactly the same splits.
+    compared or ensembled on the same ``files`` and ``seed`` see exactly the same splits. ``augmented``
+    copies of training files join each fold's training data (never the test part; see :func:`fit_on_files`).
     """
     files = np.unique(file_index) if files is None else np.asarray(files)
     k = len(labels)
@@ -96,7 +107,7 @@ def cross_validate(
     for i, (rep, fold, tr, te) in enumerate(splits):
         tr_files, te_files = files[tr], files[te]
         t0 = time.perf_counter()
-        model = fit_on_files(estimator, X, file_index, y_file, tr_files, groups_file)
+        model = fit_on_files(estimator, X, file_index, y_file, tr_files, groups_file, augmented)
         t1 = time.perf_counter()
         proba = predict_files(model, X, file_index, te_files, k, len(y_file))
         t2 = time.perf_counter()
@@ -156,6 +167,7 @@ def learning_curve(
     n_splits: int = 5,
     seed: int = 0,
     positive: int | None = None,
+    augmented: AugmentedTable | None = None,
 ) -> dict[str, Any]:
     """Train on growing shares of each CV training fold (whole groups at a time); score train and validation.
 
@@ -179,7 +191,7 @@ def learning_curve(
             for c in missing:
                 sub = np.union1d(sub, tr_files[y_file[tr_files] == c][:1])
             try:
-                model = fit_on_files(estimator, X, file_index, y_file, sub, groups_file)
+                model = fit_on_files(estimator, X, file_index, y_file, sub, groups_file, augmented)
             except ValueError:  # too few examples for this model (e.g. its inner CV) at this size: no point
                 train_scores[j, f] = val_scores[j, f] = np.nan
                 sizes[j].append(len(sub))

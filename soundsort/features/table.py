@@ -46,14 +46,10 @@ class FeatureTable:
 
 def _one(args: tuple[Any, str, Any]) -> tuple[np.ndarray, np.ndarray] | str:
     featurizer, path, cache = args
-    from soundsort.cache import FeatureCache
     from soundsort.features.registry import featurize_file
 
-    if isinstance(cache, tuple):  # (root, enabled) sent to a worker process
-        cache = FeatureCache(cache[0], enabled=cache[1])
-
     try:
-        seg = featurize_file(featurizer, path, cache=cache)
+        seg = featurize_file(featurizer, path, cache=open_cache(cache))
     except SoundsortError as exc:
         return str(exc)
     except Exception as exc:  # a bug or a library failure on one file must not end a batch
@@ -71,6 +67,43 @@ def _limit_threads() -> None:
     threadpool_limits(1)
 
 
+def cache_spec(cache: Any) -> Any:
+    """What to send a worker process for ``cache``: a cache object holds a lock, so workers open their own
+    on the same folder from ``(root, enabled)``."""
+    return None if cache is None else (str(cache.root), cache.enabled)
+
+
+def open_cache(spec: Any) -> Any:
+    """The cache a worker uses, from :func:`cache_spec`'s answer (or a cache object, in-process)."""
+    if isinstance(spec, tuple):
+        from soundsort.cache import FeatureCache
+
+        return FeatureCache(spec[0], enabled=spec[1])
+    return spec
+
+
+def run_pool(fn: Callable[[Any], Any], tasks: Sequence[Any], *, jobs: int = 1, progress: ProgressFn | None = None,
+             names: Sequence[str] | None = None) -> list[Any]:
+    """``[fn(t) for t in tasks]``, in order, in ``jobs`` worker processes (one BLAS thread each) when > 1.
+
+    ``progress(done, total, name)`` is called after each task; ``fn`` must be a module-level function.
+    """
+    names = names if names is not None else [str(i) for i in range(len(tasks))]
+    results: list[Any] = []
+    if jobs <= 1 or len(tasks) <= 1:
+        for i, t in enumerate(tasks):
+            results.append(fn(t))
+            if progress:
+                progress(i + 1, len(tasks), names[i])
+        return results
+    with ProcessPoolExecutor(max_workers=jobs, initializer=_limit_threads) as pool:
+        for i, res in enumerate(pool.map(fn, tasks, chunksize=1)):
+            results.append(res)
+            if progress:
+                progress(i + 1, len(tasks), names[i])
+    return results
+
+
 def build_feature_table(
     paths: Sequence[str | Path],
     featurizer: Any,
@@ -84,21 +117,10 @@ def build_feature_table(
     Files that fail are recorded in ``failed`` with a one-line reason; the rest go on.
     """
     str_paths = [str(p) for p in paths]
-    tasks = [(featurizer, p, cache) for p in str_paths]
-    results: list[tuple[np.ndarray, np.ndarray] | str] = []
-    if jobs <= 1 or len(tasks) <= 1:
-        for i, t in enumerate(tasks):
-            results.append(_one(t))
-            if progress:
-                progress(i + 1, len(tasks), t[1])
-    else:
-        if cache is not None:  # a cache object holds a lock; workers open their own on the same folder
-            tasks = [(featurizer, p, (str(cache.root), cache.enabled)) for p in str_paths]
-        with ProcessPoolExecutor(max_workers=jobs, initializer=_limit_threads) as pool:
-            for i, res in enumerate(pool.map(_one, tasks, chunksize=1)):
-                results.append(res)
-                if progress:
-                    progress(i + 1, len(tasks), str_paths[i])
+    parallel = jobs > 1 and len(str_paths) > 1
+    shared = cache_spec(cache) if parallel else cache
+    results = run_pool(_one, [(featurizer, p, shared) for p in str_paths], jobs=jobs if parallel else 1,
+                       progress=progress, names=str_paths)
     values, index, times, failed = [], [], [], []
     for i, res in enumerate(results):
         if isinstance(res, str):
