@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
-import platform
 import resource
 import subprocess
 import sys
@@ -33,8 +31,11 @@ import numpy as np
 import soundfile as sf
 
 from soundsort.audio import load
+from soundsort.audio.augment import mix_noise
+from soundsort.cache import FeatureCache
 from soundsort.dataset.splits import grouped_kfold
 from soundsort.evaluation.crossval import fit_on_files
+from soundsort.features.augmented import build_augmented_table
 from soundsort.features.registry import get_featurizer
 from soundsort.inference.batch import run_batch
 from soundsort.inference.classify import ClassifyConfig, Classifier
@@ -43,7 +44,7 @@ from soundsort.models.classical import make_model
 from soundsort.models.io import ModelCard, save_model
 from soundsort.presets import get_preset
 from soundsort.workflows import index_dataset, prepare
-from common import DATA, emit
+from common import DATA, emit, machine
 
 SR = 16000
 
@@ -175,7 +176,23 @@ def build_recording(pools: dict[str, list[Path]], rng: np.random.Generator, minu
     return out, truth, bounds
 
 
-def timeline_accuracy(per_fold: int, seed: int = 0) -> list[str]:
+def noise_bed(pool: list[Path], n: int, rng: np.random.Generator) -> np.ndarray:
+    """Environmental clips end to end until ``n`` samples: a changing background."""
+    parts, total = [], 0
+    while total < n:
+        y = _clip(pool[int(rng.integers(len(pool)))], rng, "environment")
+        parts.append(y)
+        total += len(y)
+    return np.concatenate(parts)[:n]
+
+
+def timeline_accuracy(per_fold: int, seed: int = 0, copies: int = 0) -> list[str]:
+    """Frame F1 and boundary errors of the default-music recipe, retrained per fold.
+
+    With ``copies``, the recipe is also trained with that many augmented copies per clip (noise from
+    ESC-10, as ``train --augment`` does; no copy carrying a test clip's audio), and every recording is
+    also scored with a bed of held-out environmental sound under it at 0-10 dB SNR.
+    """
     preset = get_preset("default-music")
     roots = preset.data_paths()
     index = index_dataset(roots, group_pattern=preset.group_pattern, jobs=2)
@@ -184,42 +201,60 @@ def timeline_accuracy(per_fold: int, seed: int = 0) -> list[str]:
     files = np.unique(prep.table.file_index)
     kinds = np.array(["music" if it.label == "music" else "speech" if it.label == "speech" else "environment"
                       for it in index.items])
+    trainings: dict[str, object] = {"clean clips": None}
+    if copies:
+        noises = [prep.table.paths[i] for i in range(len(kinds)) if kinds[i] == "environment"]
+        trainings[f"clean + {copies} augmented copies"] = build_augmented_table(
+            prep.table.paths, fz, copies=copies, noises=noises, seed=0, cache=FeatureCache(), jobs=2)
+    conditions = ["clean"] + (["noise 0-10 dB SNR"] if copies else [])
     rng = np.random.default_rng(seed)
-    f1s, errors, n_pred_bounds, n_true_bounds, minutes = [], [], 0, 0, 0.0
+    scores = {(t, c): {"f1": [], "err": [], "pred": 0} for t in trainings for c in conditions}
+    n_true_bounds, minutes, n_rec = 0, 0.0, 0
     with tempfile.TemporaryDirectory() as tmp:
         for k, (tr, te) in enumerate(grouped_kfold(prep.y_file[files], prep.groups[files], 5, seed=0)):
-            est = fit_on_files(make_model(preset.model, **preset.model_params), prep.table.values,
-                               prep.table.file_index, prep.y_file, files[tr], prep.groups)
-            card = ModelCard(task="music", labels=prep.labels, featurizer=fz.name, featurizer_params=fz.params(),
-                             model=preset.model, positive_label="music")
-            mdir = save_model(Path(tmp) / f"fold{k}", est, card)
-            clf = Classifier(mdir, config=ClassifyConfig(genre=False), threads=2)
+            classifiers = {}
+            for name, aug in trainings.items():
+                est = fit_on_files(make_model(preset.model, **preset.model_params), prep.table.values,
+                                   prep.table.file_index, prep.y_file, files[tr], prep.groups, aug)
+                card = ModelCard(task="music", labels=prep.labels, featurizer=fz.name,
+                                 featurizer_params=fz.params(), model=preset.model, positive_label="music")
+                mdir = save_model(Path(tmp) / f"fold{k}-{len(classifiers)}", est, card)
+                classifiers[name] = Classifier(mdir, config=ClassifyConfig(genre=False), threads=2)
             test_files = files[te]
             pools = {c: [index.abs_path(index.items[i]) for i in test_files if kinds[i] == c]
                      for c in ("music", "speech", "environment")}
             for r in range(per_fold):
                 mins = float(rng.uniform(2, 10))
                 y, truth, bounds = build_recording(pools, rng, mins)
-                path = Path(tmp) / f"rec{k}_{r}.flac"
-                sf.write(path, y, SR)
-                res = clf.classify_file(path)
                 dur = len(y) / SR
-                f1s.append(frame_f1(rasterize(truth, dur), rasterize(res.timeline, dur)))
-                pred_bounds = [s["start"] for s in res.timeline[1:]]
-                errors += boundary_errors(bounds, pred_bounds)
-                n_pred_bounds += len(pred_bounds)
+                versions = {"clean": y}
+                if copies:
+                    bed = noise_bed(pools["environment"], len(y), rng)
+                    versions["noise 0-10 dB SNR"] = mix_noise(y, bed, float(rng.uniform(0, 10)), rng)
+                for cond, audio in versions.items():
+                    path = Path(tmp) / f"rec{k}_{r}_{conditions.index(cond)}.flac"
+                    sf.write(path, audio, SR)
+                    for name, clf in classifiers.items():
+                        res = clf.classify_file(path)
+                        got = scores[(name, cond)]
+                        got["f1"].append(frame_f1(rasterize(truth, dur), rasterize(res.timeline, dur)))
+                        pred_bounds = [s["start"] for s in res.timeline[1:]]
+                        got["err"] += boundary_errors(bounds, pred_bounds)
+                        got["pred"] += len(pred_bounds)
+                        log(f"fold {k} rec {r} ({cond}, {name}): {dur / 60:.1f} min, F1 {got['f1'][-1]:.3f}, "
+                            f"{len(bounds)} true / {len(pred_bounds)} predicted boundaries")
                 n_true_bounds += len(bounds)
                 minutes += dur / 60
-                log(f"fold {k} rec {r}: {dur / 60:.1f} min, F1 {f1s[-1]:.3f}, "
-                    f"{len(bounds)} true / {len(pred_bounds)} predicted boundaries")
-    err = np.array(errors)
-    return [f"{len(f1s)} recordings, {minutes:.0f} minutes, {n_true_bounds} true music/non-music boundaries, "
-            f"{n_pred_bounds} predicted.", "",
-            "| metric | value |", "|---|---:|",
-            f"| frame-level music F1 (10 ms), mean over recordings | {np.mean(f1s):.3f} (min {np.min(f1s):.3f}) |",
-            f"| boundary error, mean (s) | {np.mean(err):.3f} |",
-            f"| boundary error, median (s) | {np.median(err):.3f} |",
-            f"| boundaries within 0.5 s / 1 s | {np.mean(err <= 0.5):.1%} / {np.mean(err <= 1.0):.1%} |"]
+                n_rec += 1
+    lines = [f"{n_rec} recordings, {minutes:.0f} minutes, {n_true_bounds} true music/non-music boundaries.", "",
+             "| training | recordings | frame-level music F1 (10 ms), mean (min) | boundary error mean / median (s) "
+             "| within 0.5 s / 1 s | predicted boundaries |", "|---|---|---:|---:|---:|---:|"]
+    for (name, cond), got in scores.items():
+        err = np.array(got["err"])
+        lines.append(f"| {name} | {cond} | {np.mean(got['f1']):.3f} ({np.min(got['f1']):.3f}) | "
+                     f"{np.mean(err):.3f} / {np.median(err):.3f} | {np.mean(err <= 0.5):.1%} / "
+                     f"{np.mean(err <= 1.0):.1%} | {got['pred']} |")
+    return lines
 
 
 # ----------------------------------------------------------------------------------------------- memory
@@ -259,6 +294,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--recordings-per-fold", type=int, default=4)
     ap.add_argument("--hours", type=float, default=3.0)
+    ap.add_argument("--copies", type=int, default=0,
+                    help="timeline: also train with N augmented copies per clip and score noisy recordings")
     ap.add_argument("--skip", default="", help="comma list of parts to skip: speed,timeline,memory")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
@@ -266,10 +303,10 @@ def main() -> None:
         log(f"shared data not found at {DATA}: nothing to benchmark")
         return
     skip = set(filter(None, args.skip.split(",")))
+    command = (f"python benchmarks/bench_classify.py --recordings-per-fold {args.recordings_per_fold} "
+               f"--hours {args.hours} --copies {args.copies}" + (f" --skip {args.skip}" if args.skip else ""))
     doc = [f"### soundsort classify ({dt.date.today().isoformat()})", "",
-           f"Command: `python benchmarks/bench_classify.py --recordings-per-fold {args.recordings_per_fold} "
-           f"--hours {args.hours}`; machine: {platform.machine()}, {os.cpu_count()} cores, "
-           f"Python {platform.python_version()}.", ""]
+           f"Command: `{command}`; machine: {machine()}.", ""]
     if "memory" not in skip:  # first, while nothing else is loaded in this process
         doc += ["**Memory** (peak resident set of the whole `soundsort classify` process):", ""] + memory(args.hours) + [""]
     if "speed" not in skip:
@@ -277,7 +314,7 @@ def main() -> None:
         doc += ["**Speed**, end to end from files on disk:", ""] + speed(files) + [""]
     if "timeline" not in skip:
         doc += ["**Timeline accuracy** on broadcast-like recordings of held-out clips:", ""]
-        doc += timeline_accuracy(args.recordings_per_fold) + [""]
+        doc += timeline_accuracy(args.recordings_per_fold, copies=args.copies) + [""]
     emit(doc, args.out)
 
 
