@@ -11,15 +11,19 @@
    boundaries. The default-music recipe is retrained per fold on the other folds (grouped 5-fold CV, ESC-10
    by fold prefix), so no clip of a test recording was seen in training. Frame-level music F1 on 10 ms
    frames and the distance from each true music / non-music boundary to the nearest predicted one.
+   With ``--copies N``, the recipe is also trained with N augmented copies per clip (as
+   ``train --augment N --augment-noise esc10``) and every recording is also scored with held-out ESC-10
+   sound under it at 0-10 dB SNR: clean vs augmented training on clean vs noisy recordings.
 3. Memory: peak RSS of ``soundsort classify`` on a generated 3-hour file.
 
-Usage:  python benchmarks/bench_classify.py [--recordings-per-fold 4] [--hours 3] [--out FILE]
+Usage:  python benchmarks/bench_classify.py [--recordings-per-fold 4] [--hours 3] [--copies 3] [--out FILE]
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import resource
 import subprocess
 import sys
@@ -31,7 +35,7 @@ import numpy as np
 import soundfile as sf
 
 from soundsort.audio import load
-from soundsort.audio.augment import mix_noise
+from soundsort.audio.augment import augment_config, mix_noise
 from soundsort.cache import FeatureCache
 from soundsort.dataset.splits import grouped_kfold
 from soundsort.evaluation.crossval import fit_on_files
@@ -186,12 +190,13 @@ def noise_bed(pool: list[Path], n: int, rng: np.random.Generator) -> np.ndarray:
     return np.concatenate(parts)[:n]
 
 
-def timeline_accuracy(per_fold: int, seed: int = 0, copies: int = 0) -> list[str]:
+def timeline_accuracy(per_fold: int, seed: int = 0, copies: int = 0, augment_params: dict | None = None) -> list[str]:
     """Frame F1 and boundary errors of the default-music recipe, retrained per fold.
 
     With ``copies``, the recipe is also trained with that many augmented copies per clip (noise from
-    ESC-10, as ``train --augment`` does; no copy carrying a test clip's audio), and every recording is
-    also scored with a bed of held-out environmental sound under it at 0-10 dB SNR.
+    ESC-10, as ``train --augment N --augment-noise esc10`` does; no copy carrying a test clip's audio joins
+    a fold's training), and every recording is also scored with a bed of held-out environmental sound
+    under it at 0-10 dB SNR.
     """
     preset = get_preset("default-music")
     roots = preset.data_paths()
@@ -201,11 +206,12 @@ def timeline_accuracy(per_fold: int, seed: int = 0, copies: int = 0) -> list[str
     files = np.unique(prep.table.file_index)
     kinds = np.array(["music" if it.label == "music" else "speech" if it.label == "speech" else "environment"
                       for it in index.items])
-    trainings: dict[str, object] = {"clean clips": None}
+    trainings: dict[str, object] = {"clean clips (the recipe)": None}
     if copies:
         noises = [prep.table.paths[i] for i in range(len(kinds)) if kinds[i] == "environment"]
         trainings[f"clean + {copies} augmented copies"] = build_augmented_table(
-            prep.table.paths, fz, copies=copies, noises=noises, seed=0, cache=FeatureCache(), jobs=2)
+            prep.table.paths, fz, copies=copies, noises=noises, seed=0, cfg=augment_config(augment_params),
+            cache=FeatureCache(), jobs=2)
     conditions = ["clean"] + (["noise 0-10 dB SNR"] if copies else [])
     rng = np.random.default_rng(seed)
     scores = {(t, c): {"f1": [], "err": [], "pred": 0} for t in trainings for c in conditions}
@@ -296,6 +302,7 @@ def main() -> None:
     ap.add_argument("--hours", type=float, default=3.0)
     ap.add_argument("--copies", type=int, default=0,
                     help="timeline: also train with N augmented copies per clip and score noisy recordings")
+    ap.add_argument("--augment-params", default="{}", help="AugmentConfig overrides (JSON) for --copies")
     ap.add_argument("--skip", default="", help="comma list of parts to skip: speed,timeline,memory")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
@@ -304,7 +311,9 @@ def main() -> None:
         return
     skip = set(filter(None, args.skip.split(",")))
     command = (f"python benchmarks/bench_classify.py --recordings-per-fold {args.recordings_per_fold} "
-               f"--hours {args.hours} --copies {args.copies}" + (f" --skip {args.skip}" if args.skip else ""))
+               f"--hours {args.hours}" + (f" --copies {args.copies}" if args.copies else "")
+               + (f" --augment-params '{args.augment_params}'" if args.augment_params != "{}" else "")
+               + (f" --skip {args.skip}" if args.skip else ""))
     doc = [f"### soundsort classify ({dt.date.today().isoformat()})", "",
            f"Command: `{command}`; machine: {machine()}.", ""]
     if "memory" not in skip:  # first, while nothing else is loaded in this process
@@ -314,7 +323,8 @@ def main() -> None:
         doc += ["**Speed**, end to end from files on disk:", ""] + speed(files) + [""]
     if "timeline" not in skip:
         doc += ["**Timeline accuracy** on broadcast-like recordings of held-out clips:", ""]
-        doc += timeline_accuracy(args.recordings_per_fold, copies=args.copies) + [""]
+        doc += timeline_accuracy(args.recordings_per_fold, copies=args.copies,
+                                 augment_params=json.loads(args.augment_params)) + [""]
     emit(doc, args.out)
 
 

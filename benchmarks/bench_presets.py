@@ -38,9 +38,7 @@ def main() -> None:
             continue
         shipped = json.loads((ps.output() / "model.json").read_text())
         with tempfile.TemporaryDirectory() as tmp:
-            cfg = TrainConfig(task=ps.task, features=ps.features, feature_params=dict(ps.feature_params),
-                              model=ps.model, model_params=dict(ps.model_params), group_pattern=ps.group_pattern,
-                              learning_curve=False, embedding_map=False, profile=False, jobs=2)
+            cfg = TrainConfig(**ps.train_fields(), learning_curve=False, embedding_map=False, profile=False, jobs=2)
             t0 = time.perf_counter()
             res = train(ps.data_paths(), cfg, model_dir=Path(tmp) / "m", runs_dir=Path(tmp) / "runs")
             secs = time.perf_counter() - t0

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import sys
 import time
 from pathlib import Path
@@ -26,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from soundsort.audio import load
-from soundsort.audio.augment import gain, mix_noise, random_crop, telephone
+from soundsort.audio.augment import augment_config, gain, mix_noise, random_crop, telephone
 from soundsort.cache import FeatureCache
 from soundsort.dataset.splits import grouped_kfold
 from soundsort.dataset.tasks import get_task
@@ -65,6 +66,8 @@ def main() -> None:
     ap.add_argument("--pipelines", default="yamnet:logreg,handcrafted:svm",
                     help="FEATURES:MODEL pairs, comma-separated; either may carry ?key=value&... parameters")
     ap.add_argument("--copies", type=int, default=2, help="augmented copies of each training clip")
+    ap.add_argument("--augment-params", default="{}",
+                    help='AugmentConfig overrides as JSON, e.g. \'{"p_telephone": 0, "p_crop": 0, "p_noise": 0.8}\'')
     ap.add_argument("--limit", type=int, default=0, help="use only every n-th file (quick check)")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--out", type=Path)
@@ -99,7 +102,7 @@ def main() -> None:
             # copies seeded by content; a copy whose noise clip is on the test side is left out of that fold
             clean = build_feature_table(paths, fz, cache=cache, jobs=args.jobs)
             aug = build_augmented_table(paths, fz, copies=args.copies, noises=esc_paths, seed=0, cache=cache,
-                                        jobs=args.jobs)
+                                        cfg=augment_config(json.loads(args.augment_params)), jobs=args.jobs)
             # degraded test versions: noise only from ESC-10 clips of the clip's own (test) fold
             audio = [load(p, sr)[0] for p in paths]
             noise_pool = {k: [audio[i] for i in np.flatnonzero(is_esc & (fold_of == k))] for k in range(5)}
@@ -129,7 +132,8 @@ def main() -> None:
                          + " | ".join(f"{np.mean(scores[v]):.3f} ± {np.std(scores[v]):.3f}" for v in VARIANTS) + " |")
             print(lines[-1], file=sys.stderr, flush=True)
     doc = [f"### Robustness: music F1 on degraded held-out clips ({dt.date.today().isoformat()})", "",
-           f"Command: `python benchmarks/bench_robustness.py --pipelines {args.pipelines} --copies {args.copies}`; "
+           f"Command: `python benchmarks/bench_robustness.py --pipelines '{args.pipelines}' --copies {args.copies}"
+           + (f" --augment-params '{args.augment_params}'" if args.augment_params != "{}" else "") + "`; "
            f"machine: {machine()}; {time.perf_counter() - t_start:.0f} s. Music-class F1 (mean ± std over 5 "
            f"grouped folds); training on clean clips vs clean + {args.copies} augmented copies per clip.", ""] + lines + [""]
     emit(doc, args.out)

@@ -144,6 +144,7 @@ def train(
     mlflow: Annotated[Optional[bool], typer.Option("--mlflow/--no-mlflow", help="Log to MLflow (default: when MLFLOW_TRACKING_URI is set).")] = None,
     augment: Annotated[int, typer.Option(help="Train also on N degraded copies of every file (1-2 s crops, telephone band, gain with clipping, noise from --augment-noise at 0-10 dB SNR); 0 = off.")] = 0,
     augment_noise: Annotated[Optional[list[Path]], typer.Option("--augment-noise", help="Folder (or file) of noise recordings to mix into the copies (repeatable); may be part of DATA: CV then never trains on a test file's audio.")] = None,
+    augment_param: Annotated[Optional[list[str]], typer.Option("--augment-param", help="Augmentation setting key=value, e.g. p_crop=0 or 'snr_db=[5,20]' (see soundsort.audio.augment.AugmentConfig).")] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j")] = 2,
 ) -> None:
     """Cross-validate a model on DATA, fit it on all of it, save it, and write a report."""
@@ -168,9 +169,10 @@ def train(
                       learning_curve=learning_curve, jobs=jobs, cache=cache, members=list(member or []),
                       calibration=calibration, optimize=optimize, min_precision=min_precision,
                       embedding_map=embedding_map, profile=profile, mlflow=mlflow, augment=augment,
-                      augment_noise=[str(p) for p in augment_noise or []])
-    if augment_noise and not augment:
-        _fail("--augment-noise needs --augment N (the number of degraded copies per file)")
+                      augment_noise=[str(p) for p in augment_noise or []],
+                      augment_params=_parse_params(augment_param))
+    if (augment_noise or augment_param) and not augment:
+        _fail("--augment-noise / --augment-param need --augment N (the number of degraded copies per file)")
     with _progress("extracting features") as update:
         res = run_train(data, cfg, model_dir=output, runs_dir=runs, overwrite=overwrite, progress=update,
                         log=_errline, notes=notes)

@@ -36,6 +36,11 @@ class Preset:
     def data_paths(self) -> list[Path]:
         return [SHARED_DATA / d for d in self.data]
 
+    def train_fields(self) -> dict[str, Any]:
+        """The recipe as keyword arguments of :class:`soundsort.workflows.TrainConfig`."""
+        return {"task": self.task, "features": self.features, "feature_params": dict(self.feature_params),
+                "model": self.model, "model_params": dict(self.model_params), "group_pattern": self.group_pattern}
+
     def output(self) -> Path:
         return ASSET_MODELS / self.name
 

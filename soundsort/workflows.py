@@ -20,7 +20,7 @@ from soundsort.evaluation.crossval import cross_validate, ensemble_cv, fit_on_fi
 from soundsort.evaluation.metrics import classification_metrics
 from soundsort.evaluation.report import new_run_dir, write_evaluation
 from soundsort.evaluation.tracking import summary_metrics
-from soundsort.audio.augment import AugmentConfig
+from soundsort.audio.augment import augment_config
 from soundsort.features.augmented import AugmentedTable, build_augmented_table, noise_files
 from soundsort.features.registry import featurize_file, featurizer_from_params, get_featurizer
 from soundsort.features.table import FeatureTable, build_feature_table
@@ -86,6 +86,7 @@ class TrainConfig:
     mlflow: bool | None = None  # log to MLflow (None: when MLFLOW_TRACKING_URI is set)
     augment: int = 0  # augmented copies of every training file (crop, telephone band, noise, gain); 0 = off
     augment_noise: list[str] = field(default_factory=list)  # folders / files of noise mixed into the copies
+    augment_params: dict[str, Any] = field(default_factory=dict)  # AugmentConfig overrides, e.g. {"p_crop": 0}
 
 
 @dataclass
@@ -135,8 +136,9 @@ def augmented_for(prep: Prepared, cfg: TrainConfig, *, progress: Progress | None
     whose noise is on the training side too.
     """
     return build_augmented_table(prep.table.paths, prep.featurizer, copies=cfg.augment,
-                                 noises=noise_files(cfg.augment_noise), seed=cfg.seed, cache=_cache(cfg.cache),
-                                 jobs=cfg.jobs, progress=progress)
+                                 noises=noise_files(cfg.augment_noise), seed=cfg.seed,
+                                 cfg=augment_config(cfg.augment_params), cache=_cache(cfg.cache), jobs=cfg.jobs,
+                                 progress=progress)
 
 
 def parse_members(spec: Sequence[str]) -> list[tuple[str, str]]:
@@ -187,6 +189,11 @@ def train(roots: Sequence[str | Path], cfg: TrainConfig, *, model_dir: str | Pat
         from soundsort.models.calibration import CalibratedHead
 
         estimators = [CalibratedHead(e, method=cfg.calibration, seed=cfg.seed) for e in estimators]
+    if cfg.augment < 0:
+        raise ConfigError(f"--augment takes a number of copies (0 = off), got {cfg.augment}")
+    if cfg.augment:  # settings and noise folders checked before any audio is decoded
+        augment_config(cfg.augment_params)
+        noise_files(cfg.augment_noise)
     wants_threshold = cfg.optimize is not None or cfg.min_precision is not None
     if wants_threshold and cfg.task != "music":
         raise ConfigError("--optimize / --min-precision choose the threshold of the binary music task only")
@@ -272,7 +279,7 @@ def train(roots: Sequence[str | Path], cfg: TrainConfig, *, model_dir: str | Pat
                      "per_class": {c: int((y[ok] == i).sum()) for i, c in enumerate(labels)},
                      "group_pattern": cfg.group_pattern, "audio_hours": round(audio_seconds / 3600, 3),
                      "augmentation": ({"copies": cfg.augment, "noise": list(cfg.augment_noise),
-                                       "config": asdict(AugmentConfig())} if cfg.augment else None)}
+                                       "config": asdict(augment_config(cfg.augment_params))} if cfg.augment else None)}
 
         def card_for(fz: Any, model: str, params: dict, summary: dict) -> ModelCard:
             return ModelCard(task=cfg.task, labels=labels, featurizer=fz.name, featurizer_params=fz.params(),

@@ -51,6 +51,25 @@ def test_augment_copy_reports_the_noise_it_mixed() -> None:
     assert augment_copy(y, SR, np.random.default_rng(0), noises, never).noise_index == -1
 
 
+def test_augment_config_checks_its_settings() -> None:
+    from soundsort.audio.augment import augment_config
+    from soundsort.errors import ConfigError
+
+    got = augment_config({"p_crop": 0, "snr_db": [5, 20]})
+    assert got.p_crop == 0.0 and got.snr_db == (5.0, 20.0) and got.p_noise == AugmentConfig().p_noise
+    assert augment_config(None) == AugmentConfig()
+    for bad, match in [({"p_noise": 1.5}, "probability"), ({"snr_db": [20, 5]}, "range"),
+                       ({"snr": [1, 2]}, "unknown augmentation setting 'snr'"), ({"gain_db": 3}, "range"),
+                       ({"crop_seconds": [0, 1]}, "positive")]:
+        with pytest.raises(ConfigError, match=match):
+            augment_config(bad)
+    # settings do what they say: no noise ever mixed when p_noise is 0
+    y = synth_music(2.0, seed=1)
+    never = augment_config({"p_noise": 0})
+    assert all(augment_copy(y, SR, np.random.default_rng(s), [synth_noise(1.0)], never).noise_index == -1
+               for s in range(20))
+
+
 def test_noise_pool_decodes_lazily_and_bounds_memory(files: list[Path]) -> None:
     pool = NoisePool(files[3:], 16000, keep=2)
     assert len(pool) == 3
@@ -181,17 +200,22 @@ def test_augmentation_makes_a_model_robust_to_noisy_audio(tmp_path: Path) -> Non
 def test_cli_train_with_augmentation_records_it(example_data: Path, tmp_path: Path) -> None:
     out = tmp_path / "model"
     res = run_cli("train", str(example_data), "--features", "handcrafted", "--model", "logreg", "--augment", "1",
-                  "--augment-noise", str(example_data / "noise"), "-o", str(out), "--runs", str(tmp_path / "runs"),
+                  "--augment-noise", str(example_data / "noise"), "--augment-param", "snr_db=[3,6]",
+                  "-o", str(out), "--runs", str(tmp_path / "runs"),
                   "--no-learning-curve", "--no-embedding-map", "--no-profile", "-j", "1")
     assert res.returncode == 0, res.stderr
     assert "augmentation: 1 copies per file" in res.stderr
     card = json.loads((out / "model.json").read_text())
     assert card["training_data"]["augmentation"]["copies"] == 1
+    assert card["training_data"]["augmentation"]["config"]["snr_db"] == [3.0, 6.0]
     bad = run_cli("train", str(example_data), "--augment-noise", str(example_data / "noise"), "-o",
                   str(tmp_path / "m2"), "--runs", str(tmp_path / "runs"), "-j", "1")
-    assert bad.returncode != 0 and "--augment N" in bad.stderr
+    assert bad.returncode != 0 and "need --augment N" in bad.stderr
     assert not (tmp_path / "m2").exists()
     missing = run_cli("train", str(example_data), "--augment", "1", "--augment-noise", str(tmp_path / "nowhere"),
                       "-o", str(tmp_path / "m3"), "--runs", str(tmp_path / "runs"), "-j", "1")
     assert missing.returncode != 0 and "nowhere" in missing.stderr and "noise folder not found" in missing.stderr
+    typo = run_cli("train", str(example_data), "--augment", "1", "--augment-param", "p_nosie=0.5", "-o",
+                   str(tmp_path / "m4"), "--runs", str(tmp_path / "runs"), "-j", "1")
+    assert typo.returncode != 0 and "p_nosie" in typo.stderr and len(typo.stderr.strip().splitlines()) == 1
     shutil.rmtree(tmp_path / "runs", ignore_errors=True)

@@ -66,3 +66,24 @@ def test_tags_command_on_real_signals(tmp_path: Path) -> None:
     if not have_espeak():
         pytest.skip("espeak-ng not installed: speech part not checked")
     assert docs["talk.wav"]["yamnet"][0][0] == "Speech"
+
+
+def test_preset_recipe_on_other_data(example_data: Path, tmp_path: Path) -> None:
+    """`train --preset default-music DATA` trains the bundled recipe on the given data, never over the asset."""
+    from soundsort.presets import PRESETS, get_preset
+    from soundsort.workflows import TrainConfig
+
+    ps = get_preset("default-music")
+    assert TrainConfig(**ps.train_fields()).features == ps.features  # every recipe field is a TrainConfig field
+    for p in PRESETS.values():
+        TrainConfig(**p.train_fields())
+    out = tmp_path / "model"
+    res = run_cli("train", "--preset", "default-music", str(example_data), "-o", str(out), "--runs",
+                  str(tmp_path / "runs"), "--no-learning-curve", "--no-embedding-map", "--no-profile", "-j", "1")
+    assert res.returncode == 0, res.stderr
+    card = json.loads((out / "model.json").read_text())
+    assert card["featurizer"] == "yamnet" and card["featurizer_params"]["segment_seconds"] == 0.48
+    assert card["model"] == "logreg" and card["model_params"] == {"C": 0.1}
+    assert card["training_data"]["files"] == 24
+    bad = run_cli("train", "--preset", "no-such-preset", str(example_data), "-o", str(tmp_path / "m2"))
+    assert bad.returncode != 0 and "unknown preset 'no-such-preset'" in bad.stderr

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields, replace
+from typing import Any
 
 import numpy as np
 
@@ -79,6 +80,32 @@ class AugmentedCopy:
 
     y: np.ndarray
     noise_index: int = -1
+
+
+def augment_config(params: Mapping[str, Any] | None = None) -> AugmentConfig:
+    """An :class:`AugmentConfig` from ``{name: value}`` overrides, checked (probabilities in [0, 1], ranges low ≤ high).
+
+    Raises :class:`~soundsort.errors.ConfigError` naming an unknown or bad setting.
+    """
+    from soundsort.errors import ConfigError
+
+    known = {f.name for f in fields(AugmentConfig)}
+    values: dict[str, Any] = {}
+    for key, value in (params or {}).items():
+        if key not in known:
+            raise ConfigError(f"unknown augmentation setting {key!r}; known: {', '.join(sorted(known))}")
+        if key.startswith("p_"):
+            if not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
+                raise ConfigError(f"augmentation setting {key} must be a probability in [0, 1], got {value!r}")
+            values[key] = float(value)
+        else:
+            if (not isinstance(value, (list, tuple)) or len(value) != 2
+                    or not all(isinstance(v, (int, float)) for v in value) or value[0] > value[1]):
+                raise ConfigError(f"augmentation setting {key} must be a range [low, high], got {value!r}")
+            values[key] = (float(value[0]), float(value[1]))
+    if values.get("crop_seconds", (1.0,))[0] <= 0:
+        raise ConfigError("augmentation setting crop_seconds must be positive")
+    return replace(AugmentConfig(), **values)
 
 
 def augment_copy(y: np.ndarray, sr: int, rng: np.random.Generator, noises: Sequence[np.ndarray] = (),
