@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from soundsort.audio.augment import augment_config
 from soundsort.dataset.index import DatasetIndex, build_index
 from soundsort.dataset.tasks import get_task
 from soundsort.errors import ConfigError, DatasetError, ModelError
@@ -20,7 +21,6 @@ from soundsort.evaluation.crossval import cross_validate, ensemble_cv, fit_on_fi
 from soundsort.evaluation.metrics import classification_metrics
 from soundsort.evaluation.report import new_run_dir, write_evaluation
 from soundsort.evaluation.tracking import summary_metrics
-from soundsort.audio.augment import augment_config
 from soundsort.features.augmented import AugmentedTable, build_augmented_table, noise_files
 from soundsort.features.registry import featurize_file, featurizer_from_params, get_featurizer
 from soundsort.features.table import FeatureTable, build_feature_table
