@@ -2,7 +2,8 @@
 
 Everything here is a small pure function on arrays and uses librosa's parameter names (``y``, ``sr``,
 ``n_fft``, ``hop_length``, ``n_mels``, ``n_mfcc``). The STFT magnitude is computed **once** per signal and
-every spectral feature is derived from it (and the onset envelope for tempo from the same mel spectrogram).
+every spectral feature is derived from it (and the onset envelope for tempo from the same mel spectrogram);
+on long signals it is computed in blocks of frames, so memory stays bounded (about 1 GB for an hour).
 
 Frame-level features are ``(n_features, frames)`` float32 with ``frames = 1 + len(y) // hop_length``
 (centred frames), and are *not* normalized across a data set (standardization belongs to the model).
@@ -151,6 +152,42 @@ def contrast_bands(sr: int, fmin: float = CONTRAST_FMIN) -> int:
     return n
 
 
+def contrast_peak_valley(S: np.ndarray, freq: np.ndarray, sr: int, *, n_bands: int, fmin: float = CONTRAST_FMIN,
+                         quantile: float = 0.02) -> tuple[np.ndarray, np.ndarray]:
+    """Per-frame peak and valley energies of ``librosa.feature.spectral_contrast``'s octave bands.
+
+    ``spectral_contrast`` is ``power_to_db(peak) - power_to_db(valley)``, whose 80 dB floors are relative to
+    the loudest frame: splitting those two steps lets long signals be processed in blocks and floored over
+    the whole signal at the end (:func:`contrast_from_peak_valley`). Same bands and quantile rule as librosa.
+    """
+    octa = np.zeros(n_bands + 2)
+    octa[1:] = fmin * (2.0 ** np.arange(0, n_bands + 1))
+    if np.any(octa[:-1] >= 0.5 * sr):
+        raise ConfigError(f"spectral contrast: {n_bands} bands from {fmin} Hz exceed Nyquist at {sr} Hz")
+    valley = np.zeros((n_bands + 1, S.shape[-1]))
+    peak = np.zeros_like(valley)
+    for k, (f_low, f_high) in enumerate(zip(octa[:-1], octa[1:])):
+        band = np.logical_and(freq >= f_low, freq <= f_high)
+        idx = np.flatnonzero(band)
+        if k > 0:
+            band[idx[0] - 1] = True
+        if k == n_bands:
+            band[idx[-1] + 1:] = True
+        sub = S[band, :]
+        if k < n_bands:
+            sub = sub[:-1, :]
+        take = int(np.maximum(np.rint(quantile * np.sum(band)), 1))
+        ordered = np.sort(sub, axis=0)
+        valley[k] = np.mean(ordered[:take], axis=0)
+        peak[k] = np.mean(ordered[-take:], axis=0)
+    return peak, valley
+
+
+def contrast_from_peak_valley(peak: np.ndarray, valley: np.ndarray) -> np.ndarray:
+    """``spectral_contrast`` from :func:`contrast_peak_valley`'s output over the whole signal (librosa's dB floors)."""
+    return librosa.power_to_db(peak) - librosa.power_to_db(valley)
+
+
 def centroid_bandwidth(S: np.ndarray, freq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Spectral centroid and (2nd-order) bandwidth per frame of magnitude ``S`` at bin frequencies ``freq``.
 
@@ -209,16 +246,74 @@ def frame_feature_names(cfg: HandcraftedConfig, sr: int | None = None) -> list[s
     return names
 
 
-def _frame_features_and_onset(
-    y: np.ndarray, sr: int, cfg: HandcraftedConfig
-) -> tuple[np.ndarray, list[str], np.ndarray | None]:
-    """The frame matrix, its row names, and the onset envelope (when ``cfg.tempo``) from one STFT."""
-    y = _as_signal(y)
-    sr = int(sr)
+#: STFT frames computed at a time (~190 s at 22.05 kHz, hop 512). Every STFT-derived row is a function of
+#: its frame's own samples, so blocks change nothing but peak memory: an hour in one STFT takes ~5 GB.
+BLOCK_FRAMES = 8192
+
+
+def _padded_slice(y: np.ndarray, start: int, stop: int, half: int, mode: str) -> np.ndarray:
+    """``np.pad(y, half, mode)[start:stop]`` without padding (copying) the whole signal."""
+    n = len(y)
+    lo, hi = start - half, stop - half  # in y's own coordinates
+    core = y[max(lo, 0):max(min(hi, n), 0)]
+    left, right = max(0, min(-lo, stop - start)), max(0, hi - max(n, lo))
+    if not left and not right:
+        return core
+    if mode == "edge":
+        first, last = (y[0], y[-1]) if n else (0.0, 0.0)
+        return np.concatenate([np.full(left, first, y.dtype), core, np.full(right, last, y.dtype)])
+    return np.concatenate([np.zeros(left, y.dtype), core, np.zeros(right, y.dtype)])
+
+
+def _spectral_block(y: np.ndarray, sr: int, cfg: HandcraftedConfig, f0: int, f1: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mel power and the other STFT-derived rows (chroma, contrast, spectral) of centred frames ``[f0, f1)``."""
     n_fft, hop = cfg.n_fft, cfg.hop_length
-    S = stft_magnitude(y, n_fft=n_fft, hop_length=hop)
+    start, stop = f0 * hop, (f1 - 1) * hop + n_fft  # in the signal zero-padded by n_fft // 2 (centring)
+    S = np.abs(librosa.stft(_padded_slice(y, start, stop, n_fft // 2, "constant"), n_fft=n_fft, hop_length=hop,
+                            center=False)).astype(np.float32, copy=False)
     power = S**2
     mel = librosa.feature.melspectrogram(S=power, sr=sr, n_fft=n_fft, n_mels=cfg.n_mels)
+    freq = librosa.fft_frequencies(sr=sr, n_fft=n_fft)
+    rows: list[np.ndarray] = []
+    if cfg.chroma:
+        rows.append(librosa.feature.chroma_stft(S=power, sr=sr, n_fft=n_fft, tuning=0.0))
+    if cfg.contrast:  # peaks and valleys: floored in dB over the whole signal later
+        rows.extend(contrast_peak_valley(S, freq, sr, n_bands=contrast_bands(sr)))
+    if cfg.spectral:
+        rows.extend(centroid_bandwidth(S, freq))
+        rows.append(librosa.feature.spectral_rolloff(S=S, sr=sr, n_fft=n_fft, freq=freq))
+        rows.append(librosa.feature.spectral_flatness(S=S))
+        # librosa's centred ZCR pads with edge values: the same frames from the edge-padded slice
+        rows.append(librosa.feature.zero_crossing_rate(_padded_slice(y, start, stop, n_fft // 2, "edge"),
+                                                       frame_length=n_fft, hop_length=hop, center=False))
+        # librosa's rms(S=) is the RMS of the *windowed* frame; undo the Hann window's energy loss
+        # (mean(w²) = 3/8) so a sine of amplitude A reads A/√2 as in the time domain
+        window_rms = float(np.sqrt(np.mean(librosa.filters.get_window("hann", n_fft, fftbins=True) ** 2)))
+        rows.append(librosa.feature.rms(S=S, frame_length=n_fft, hop_length=hop) / window_rms)
+    frames = f1 - f0
+    other = (np.concatenate([np.asarray(r, dtype=np.float64).reshape(-1, frames) for r in rows], axis=0)
+             if rows else np.zeros((0, frames), np.float64))
+    return mel, other
+
+
+def _frame_features_and_onset(
+    y: np.ndarray, sr: int, cfg: HandcraftedConfig, *, block_frames: int | None = None
+) -> tuple[np.ndarray, list[str], np.ndarray | None]:
+    """The frame matrix, its row names, and the onset envelope (when ``cfg.tempo``) from one STFT.
+
+    The STFT and the rows derived frame by frame from it are computed ``block_frames`` (default
+    :data:`BLOCK_FRAMES`) at a time; what depends on the whole signal — the log-mel and spectral-contrast
+    80 dB floors (relative to the loudest frame), MFCC deltas, the onset envelope — is computed over the
+    assembled frames, so the result does not depend on the blocks (up to float rounding).
+    """
+    y = _as_signal(y)
+    sr = int(sr)
+    total = 1 + len(y) // cfg.hop_length
+    step = max(1, int(BLOCK_FRAMES if block_frames is None else block_frames))
+    parts = [_spectral_block(y, sr, cfg, f0, min(total, f0 + step)) for f0 in range(0, total, step)]
+    mel = parts[0][0] if len(parts) == 1 else np.concatenate([m for m, _ in parts], axis=1)
+    other = parts[0][1] if len(parts) == 1 else np.concatenate([o for _, o in parts], axis=1)
+    del parts
     log_mel = librosa.power_to_db(mel)  # librosa's own mfcc default: ref=1, amin=1e-10, top_db=80
     rows: list[np.ndarray] = []
     mfcc = librosa.feature.mfcc(S=log_mel, n_mfcc=cfg.n_mfcc)
@@ -226,25 +321,18 @@ def _frame_features_and_onset(
     if cfg.deltas:
         rows.extend(_delta_pair(mfcc))
     if cfg.chroma:
-        rows.append(librosa.feature.chroma_stft(S=power, sr=sr, n_fft=n_fft, tuning=0.0))
+        rows.append(other[:12])
+        other = other[12:]
     if cfg.contrast:
-        rows.append(librosa.feature.spectral_contrast(S=S, sr=sr, n_fft=n_fft, n_bands=contrast_bands(sr)))
-    if cfg.spectral:
-        freq = librosa.fft_frequencies(sr=sr, n_fft=n_fft)
-        rows.extend(centroid_bandwidth(S, freq))
-        rows.append(librosa.feature.spectral_rolloff(S=S, sr=sr, n_fft=n_fft, freq=freq))
-        rows.append(librosa.feature.spectral_flatness(S=S))
-        rows.append(librosa.feature.zero_crossing_rate(y, frame_length=n_fft, hop_length=hop, center=True))
-        # librosa's rms(S=) is the RMS of the *windowed* frame; undo the Hann window's energy loss
-        # (mean(w²) = 3/8) so a sine of amplitude A reads A/√2 as in the time domain
-        window_rms = float(np.sqrt(np.mean(librosa.filters.get_window("hann", n_fft, fftbins=True) ** 2)))
-        rows.append(librosa.feature.rms(S=S, frame_length=n_fft, hop_length=hop) / window_rms)
-    frames = S.shape[1]
-    F = np.concatenate([np.asarray(r, dtype=np.float32).reshape(-1, frames) for r in rows], axis=0)
+        k = contrast_bands(sr) + 1
+        rows.append(contrast_from_peak_valley(other[:k], other[k:2 * k]))
+        other = other[2 * k:]
+    rows.append(other)  # the spectral rows
+    F = np.concatenate([np.asarray(r, dtype=np.float32).reshape(-1, total) for r in rows], axis=0)
     F = np.nan_to_num(F, nan=0.0, posinf=0.0, neginf=0.0)  # e.g. bandwidth of digital silence
     onset = None
     if cfg.tempo:
-        onset = librosa.onset.onset_strength(S=log_mel, sr=sr, hop_length=hop).astype(np.float32)
+        onset = librosa.onset.onset_strength(S=log_mel, sr=sr, hop_length=cfg.hop_length).astype(np.float32)
     return F, frame_feature_names(cfg, sr), onset
 
 

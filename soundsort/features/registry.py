@@ -22,7 +22,7 @@ import librosa
 import numpy as np
 
 from soundsort.audio.decode import load
-from soundsort.audio.windows import frame_segments, segment_bounds
+from soundsort.audio.windows import segment_bounds
 from soundsort.cache import FeatureCache
 from soundsort.errors import ConfigError
 from soundsort.features.handcrafted import HandcraftedConfig, segment_feature_names, segment_features
@@ -251,14 +251,24 @@ class SpectrogramFeaturizer(SegmentingFeaturizer):
             return stft_spectrogram(segments, c.sr, c.n_fft, c.hop_length, log=c.log)[:, None]
         return multi_stft_spectrogram(segments, c.sr, c.n_ffts, c.hop_length, c.n_bins, log=c.log)
 
+    #: segments turned into images at a time: each image depends only on its own segment, so batching
+    #: changes nothing but the peak memory (an hour of audio at once would take gigabytes of spectra)
+    batch_segments: ClassVar[int] = 64
+
     def segment_vectors(self, y: np.ndarray) -> np.ndarray:
         """``(n_segments, C, H, W)`` float32 images of mono ``y`` at :attr:`sample_rate` (see :meth:`output_shape`)."""
         y = self._check_signal(y)
-        segs = frame_segments(y, self.sample_rate, self.segment_seconds, self.hop_seconds, tail=self.tail,
-                              min_tail_seconds=self.min_tail_seconds)
-        if len(segs) == 0:
-            return np.zeros((0, *self.output_shape()), dtype=np.float32)
-        return np.ascontiguousarray(self.images(segs), dtype=np.float32)
+        bounds = self.bounds(len(y))
+        out = np.zeros((len(bounds), *self.output_shape()), dtype=np.float32)
+        seg = int(round(self.segment_seconds * self.sample_rate))
+        for i in range(0, len(bounds), self.batch_segments):
+            part = bounds[i:i + self.batch_segments]
+            segs = np.zeros((len(part), seg), dtype=np.float32)
+            for j, (a, b) in enumerate(part):
+                chunk = y[a:min(b, len(y))]
+                segs[j, : len(chunk)] = chunk
+            out[i:i + len(part)] = self.images(segs)
+        return out
 
 
 # --------------------------------------------------------------------------------------------------
