@@ -129,16 +129,16 @@ def prepare(roots: Sequence[str | Path], task_name: str, featurizer: Any, *, lab
     return Prepared(index, table, classes, y_file, index.groups(), pos, featurizer)
 
 
-def augmented_for(prep: Prepared, cfg: TrainConfig, *, progress: Progress | None = None) -> AugmentedTable:
-    """``cfg.augment`` augmented copies of every featurized file of ``prep``, with ``cfg.augment_noise`` mixed in.
+def augmented_for(prep: Prepared, cfg: TrainConfig, noises: Sequence[Path], *,
+                  progress: Progress | None = None) -> AugmentedTable:
+    """``cfg.augment`` augmented copies of every featurized file of ``prep``, with the ``noises`` mixed in.
 
     Noise recordings that are also dataset files are tracked, so cross-validation only trains on a copy
     whose noise is on the training side too.
     """
-    return build_augmented_table(prep.table.paths, prep.featurizer, copies=cfg.augment,
-                                 noises=noise_files(cfg.augment_noise), seed=cfg.seed,
-                                 cfg=augment_config(cfg.augment_params), cache=_cache(cfg.cache), jobs=cfg.jobs,
-                                 progress=progress)
+    return build_augmented_table(prep.table.paths, prep.featurizer, copies=cfg.augment, noises=noises,
+                                 seed=cfg.seed, cfg=augment_config(cfg.augment_params), cache=_cache(cfg.cache),
+                                 jobs=cfg.jobs, progress=progress)
 
 
 def parse_members(spec: Sequence[str]) -> list[tuple[str, str]]:
@@ -191,9 +191,10 @@ def train(roots: Sequence[str | Path], cfg: TrainConfig, *, model_dir: str | Pat
         estimators = [CalibratedHead(e, method=cfg.calibration, seed=cfg.seed) for e in estimators]
     if cfg.augment < 0:
         raise ConfigError(f"--augment takes a number of copies (0 = off), got {cfg.augment}")
+    noises: list[Path] = []
     if cfg.augment:  # settings and noise folders checked before any audio is decoded
         augment_config(cfg.augment_params)
-        noise_files(cfg.augment_noise)
+        noises = noise_files(cfg.augment_noise)
     wants_threshold = cfg.optimize is not None or cfg.min_precision is not None
     if wants_threshold and cfg.task != "music":
         raise ConfigError("--optimize / --min-precision choose the threshold of the binary music task only")
@@ -201,7 +202,7 @@ def train(roots: Sequence[str | Path], cfg: TrainConfig, *, model_dir: str | Pat
     index = index_dataset(roots, group_pattern=cfg.group_pattern, groups_csv=cfg.groups_csv, jobs=cfg.jobs)
     preps = [prepare(roots, cfg.task, fz, jobs=cfg.jobs, cache=cfg.cache, progress=progress, index=index)
              for fz in featurizers]
-    augs = [augmented_for(pr, cfg, progress=progress) for pr in preps] if cfg.augment else [None] * len(preps)
+    augs = [augmented_for(pr, cfg, noises, progress=progress) for pr in preps] if cfg.augment else [None] * len(preps)
     t_feat = time.perf_counter() - t0
     prep = preps[0]
     y, groups, labels, pos = prep.y_file, prep.groups, prep.labels, prep.positive
@@ -215,7 +216,7 @@ def train(roots: Sequence[str | Path], cfg: TrainConfig, *, model_dir: str | Pat
         log(f"{feat}/{model}: {len(ok)} files, {len(pr.table.values)} segments × {shape} features")
     if cfg.augment:
         log(f"augmentation: {cfg.augment} copies per file, {len(augs[0])} extra training segments"
-            + (f", noise from {len(noise_files(cfg.augment_noise))} recordings" if cfg.augment_noise else ", no noise"))
+            + (f", noise from {len(noises)} recordings" if noises else ", no noise"))
     log(f"features took {t_feat:.1f}s; {len(index.skipped) + len(set(p for pr in preps for p, _ in pr.table.failed))} "
         "files skipped")
 

@@ -60,7 +60,11 @@ def frame_segments(
     """Cut ``y`` into a ``(n_segments, segment_samples)`` array (zero-padding a kept short tail)."""
     bounds = segment_bounds(len(y), sr, segment_seconds, hop_seconds, tail=tail,
                             min_tail_seconds=min_tail_seconds)
-    seg = int(round(segment_seconds * sr))
+    return cut_segments(y, bounds, int(round(segment_seconds * sr)))
+
+
+def cut_segments(y: np.ndarray, bounds: list[tuple[int, int]], seg: int) -> np.ndarray:
+    """The ``(len(bounds), seg)`` float32 windows of ``y`` at ``bounds`` (zero-padding past its end)."""
     out = np.zeros((len(bounds), seg), dtype=np.float32)
     for i, (a, b) in enumerate(bounds):
         chunk = y[a:min(b, len(y))]

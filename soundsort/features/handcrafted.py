@@ -139,8 +139,15 @@ def stft_magnitude(y: np.ndarray, *, n_fft: int = 2048, hop_length: int = 512) -
     does), so signals shorter than ``n_fft`` need no special case and raise no warning.
     """
     y = _as_signal(y)
-    half = n_fft // 2
-    spec = librosa.stft(np.pad(y, (half, half)), n_fft=n_fft, hop_length=hop_length, center=False)
+    return _stft_frames(y, 0, 1 + len(y) // hop_length, n_fft=n_fft, hop_length=hop_length)
+
+
+def _stft_frames(y: np.ndarray, f0: int, f1: int, *, n_fft: int, hop_length: int) -> np.ndarray:
+    """Centred STFT magnitude frames ``[f0, f1)`` of ``y`` (columns ``f0:f1`` of :func:`stft_magnitude`),
+    from just the samples they need."""
+    start, stop = f0 * hop_length, (f1 - 1) * hop_length + n_fft  # in y zero-padded by n_fft // 2 (centring)
+    spec = librosa.stft(_padded_slice(y, start, stop, n_fft // 2, "constant"), n_fft=n_fft,
+                        hop_length=hop_length, center=False)
     return np.abs(spec).astype(np.float32, copy=False)
 
 
@@ -268,9 +275,7 @@ def _padded_slice(y: np.ndarray, start: int, stop: int, half: int, mode: str) ->
 def _spectral_block(y: np.ndarray, sr: int, cfg: HandcraftedConfig, f0: int, f1: int) -> tuple[np.ndarray, np.ndarray]:
     """Mel power and the other STFT-derived rows (chroma, contrast, spectral) of centred frames ``[f0, f1)``."""
     n_fft, hop = cfg.n_fft, cfg.hop_length
-    start, stop = f0 * hop, (f1 - 1) * hop + n_fft  # in the signal zero-padded by n_fft // 2 (centring)
-    S = np.abs(librosa.stft(_padded_slice(y, start, stop, n_fft // 2, "constant"), n_fft=n_fft, hop_length=hop,
-                            center=False)).astype(np.float32, copy=False)
+    S = _stft_frames(y, f0, f1, n_fft=n_fft, hop_length=hop)
     power = S**2
     mel = librosa.feature.melspectrogram(S=power, sr=sr, n_fft=n_fft, n_mels=cfg.n_mels)
     freq = librosa.fft_frequencies(sr=sr, n_fft=n_fft)
@@ -284,6 +289,7 @@ def _spectral_block(y: np.ndarray, sr: int, cfg: HandcraftedConfig, f0: int, f1:
         rows.append(librosa.feature.spectral_rolloff(S=S, sr=sr, n_fft=n_fft, freq=freq))
         rows.append(librosa.feature.spectral_flatness(S=S))
         # librosa's centred ZCR pads with edge values: the same frames from the edge-padded slice
+        start, stop = f0 * hop, (f1 - 1) * hop + n_fft
         rows.append(librosa.feature.zero_crossing_rate(_padded_slice(y, start, stop, n_fft // 2, "edge"),
                                                        frame_length=n_fft, hop_length=hop, center=False))
         # librosa's rms(S=) is the RMS of the *windowed* frame; undo the Hann window's energy loss

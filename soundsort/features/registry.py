@@ -22,7 +22,7 @@ import librosa
 import numpy as np
 
 from soundsort.audio.decode import load
-from soundsort.audio.windows import segment_bounds
+from soundsort.audio.windows import cut_segments, segment_bounds
 from soundsort.cache import FeatureCache
 from soundsort.errors import ConfigError
 from soundsort.features.handcrafted import HandcraftedConfig, segment_feature_names, segment_features
@@ -263,11 +263,7 @@ class SpectrogramFeaturizer(SegmentingFeaturizer):
         seg = int(round(self.segment_seconds * self.sample_rate))
         for i in range(0, len(bounds), self.batch_segments):
             part = bounds[i:i + self.batch_segments]
-            segs = np.zeros((len(part), seg), dtype=np.float32)
-            for j, (a, b) in enumerate(part):
-                chunk = y[a:min(b, len(y))]
-                segs[j, : len(chunk)] = chunk
-            out[i:i + len(part)] = self.images(segs)
+            out[i:i + len(part)] = self.images(cut_segments(y, part, seg))
         return out
 
 
