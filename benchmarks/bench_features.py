@@ -48,6 +48,7 @@ from soundsort.features.registry import (  # noqa: E402
     featurize_file,
     get_featurizer,
 )
+from soundsort.system import environment_line  # noqa: E402
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -136,16 +137,6 @@ def discover(root: Path, limit: int | None) -> list[str]:
     return files
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def _row(name: str, basis: str, files: int, audio: float, seconds: float) -> str:
     speed = audio / seconds if seconds > 0 else float("inf")
     return f"| {name} | {basis} | {files} | {audio:.1f} | {seconds:.2f} | {speed:,.0f} |"
@@ -185,8 +176,8 @@ def run(args: argparse.Namespace) -> str:
         f"### Feature extraction speed — {_dt.datetime.now().astimezone().isoformat(timespec='seconds')}",
         "",
         f"- command: `{cmd}`",
-        f"- machine: {platform.platform()}; {_cpu_model()}; os.cpu_count()={os.cpu_count()}; "
-        f"Python {platform.python_version()}, numpy {np.__version__}, librosa {librosa.__version__}; "
+        f"- machine: {platform.platform()}; os.cpu_count()={os.cpu_count()}; {environment_line()}, "
+        f"librosa {librosa.__version__}; "
         f"{jobs} worker process(es), BLAS threads per worker: {args.threads or 'library default'}",
         f"- data: `{data}` — {n} files, {audio:.1f} s of audio at {feat.sample_rate} Hz; featurizer "
         f"`{args.featurizer}` ({len(feat.feature_names()) or 'image'} features per segment)",

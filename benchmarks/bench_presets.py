@@ -12,8 +12,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -23,7 +21,7 @@ import numpy as np
 
 from soundsort.presets import PRESETS
 from soundsort.workflows import Predictor, TrainConfig, index_dataset, train
-from common import emit
+from common import emit, machine
 
 
 def main() -> None:
@@ -53,7 +51,7 @@ def main() -> None:
                          f"| {diff:.2e} ({len(files)}) | {secs:.0f} |")
         print(lines[-1], file=sys.stderr, flush=True)
     doc = [f"### Bundled models reproduce ({dt.date.today().isoformat()})", "",
-           f"Command: `python benchmarks/bench_presets.py`; machine: {platform.machine()}, {os.cpu_count()} cores.",
+           f"Command: `python benchmarks/bench_presets.py`; machine: {machine()}.",
            ""] + lines + [""]
     emit(doc, args.out)
 

@@ -1,4 +1,5 @@
-"""What the benchmark scripts share: where the real data is, the machine line, and writing a result."""
+"""What the benchmark scripts share: where the real data is, the machine line (hardware and library
+versions, the header of every result), and writing a result."""
 
 from __future__ import annotations
 
@@ -16,7 +17,14 @@ DATA = REPO.parent / "shared" / "data"
 
 
 def machine() -> str:
-    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    """The machine line of every benchmark header: architecture, cores, CPU model and instruction-set level,
+    Python and the versions of soundsort, numpy, scikit-learn, onnxruntime and torch (when installed)::
+
+        x86_64, 2 cores, AMD EPYC (x86-64 AVX2 AVX-512F AVX512-VNNI); Python 3.11.7, soundsort 0.1.0, ...
+    """
+    from soundsort.system import environment_line
+
+    return f"{platform.machine()}, {os.cpu_count()} cores, {environment_line()}"
 
 
 def emit(doc: list[str], out: Path | None) -> None:

@@ -3,7 +3,7 @@
 A saved model is a folder::
 
     model.json    task, labels, featurizer name + parameters, model name + parameters, threshold,
-                  library versions, metrics (the model card)
+                  library versions and the CPU's instruction-set level, metrics (the model card)
     model.skops   the fitted scikit-learn estimator, written with skops
 
 Loading never unpickles: skops rebuilds objects from a declarative description and only types on
@@ -20,6 +20,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from soundsort import system
 from soundsort.atomic import atomic_open, write_json
 from soundsort.errors import ModelError
 
@@ -43,17 +44,25 @@ TRUSTED_TYPES: frozenset[str] = frozenset({
     "soundsort.models.calibration.CalibratedHead",
 })
 
-_VERSIONED = ("soundsort", "numpy", "scipy", "librosa", "scikit-learn", "xgboost-cpu", "skops", "soundfile", "soxr")
+_VERSIONED = ("soundsort", "numpy", "scipy", "librosa", "scikit-learn", "xgboost-cpu", "skops", "soundfile", "soxr",
+              "onnx", "onnxruntime", "torch")
 
 
 def library_versions() -> dict[str, str]:
-    """Versions of the libraries that shape a model's numbers."""
+    """Versions of the libraries that shape a model's numbers, and the CPU they ran on.
+
+    Besides the libraries (those not installed are left out; torch is never imported for this), ``cpu``
+    is the instruction-set level (e.g. ``x86-64 AVX2``) and ``cpu_model`` the processor's name: see
+    :func:`soundsort.system.environment`.
+    """
     out = {"python": platform.python_version()}
     for name in _VERSIONED:
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             continue
+    for key, value in system.environment().items():
+        out.setdefault(key, value)
     return out
 
 
