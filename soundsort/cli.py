@@ -332,7 +332,10 @@ def _classifier_factory(model: Optional[Path], genre_model: Optional[Path], genr
 
 @app.command()
 def classify(
-    paths: Annotated[list[Path], typer.Argument(help="Audio files or folders (searched recursively).")],
+    ctx: typer.Context,
+    paths: Annotated[Optional[list[Path]], typer.Argument(
+        help="Audio files or folders (searched recursively); not needed with --schema.", metavar="PATHS",
+        show_default=False)] = None,
     model: Annotated[Optional[Path], typer.Option("--model", "-m", help="Music/non-music model (default: bundled).")] = None,
     genre_model: Annotated[Optional[Path], typer.Option(help="Genre model (default: bundled, 10 GTZAN genres).")] = None,
     genre: Annotated[bool, typer.Option(help="Also say the genre of the music parts.")] = True,
@@ -345,6 +348,8 @@ def classify(
     write_tags: Annotated[bool, typer.Option(help="Write the top genre into the files' own tags (ID3, Vorbis, MP4).")] = False,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Files classified in parallel (processes; 0 = one per core).")] = 0,
     schema: Annotated[bool, typer.Option(help="Print the JSON Schema of one result record and exit.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also print what the decoder reported about files "
+                                          "it still decoded (always kept in the records' warnings).")] = False,
 ) -> None:
     """Music / non-music timeline and genre for any file or folder, with the bundled models."""
     from soundsort.inference.batch import ResultWriter
@@ -353,7 +358,10 @@ def classify(
         from soundsort.inference.schema import RECORD_SCHEMA
 
         sys.stdout.write(json.dumps(RECORD_SCHEMA, indent=2) + "\n")
+        sys.stdout.flush()
         return
+    if not paths:
+        ctx.fail("Missing argument 'PATHS...': give audio files or folders (or --schema).")  # usage error, exit 2
     if fmt not in ("table", "json", "jsonl", "csv"):
         _fail(f"unknown format {fmt!r} (table, json, jsonl, csv)")
     if fmt == "table" and output is not None:
@@ -373,6 +381,9 @@ def classify(
     records: list[dict] = []
 
     def on_result(rec: dict) -> None:
+        if verbose:
+            for warning in rec.get("warnings") or []:
+                _errline(f"soundsort: {rec['path']}: warning: {warning}")
         if rec["status"] != "ok":
             _errline(f"soundsort: {rec['error']}")
         elif write_tags and rec.get("genre"):

@@ -87,3 +87,29 @@ def test_preset_recipe_on_other_data(example_data: Path, tmp_path: Path) -> None
     assert card["training_data"]["files"] == 24
     bad = run_cli("train", "--preset", "no-such-preset", str(example_data), "-o", str(tmp_path / "m2"))
     assert bad.returncode != 0 and "unknown preset 'no-such-preset'" in bad.stderr
+
+
+def test_classify_schema_without_paths_validates_real_records(tmp_path: Path) -> None:
+    """`classify --schema` needs no path; the schema it prints accepts what classify really writes."""
+    import pytest
+
+    jsonschema = pytest.importorskip("jsonschema")
+    res = run_cli("classify", "--schema")
+    assert res.returncode == 0, res.stderr
+    schema = json.loads(res.stdout)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    sf.write(tmp_path / "song.flac", synth_music(8.0, 22050, seed=31), 22050)
+    (tmp_path / "broken.wav").write_bytes(b"RIFF" + b"\x00" * 40)
+    run = run_cli("classify", str(tmp_path), "--format", "json", "--jobs", "1")
+    assert run.returncode == 1  # the broken file
+    records = {Path(r["path"]).name: r for r in json.loads(run.stdout)}
+    assert records["song.flac"]["status"] == "ok" and records["song.flac"]["genre"]
+    assert records["song.flac"]["warnings"] == []
+    assert records["broken.wav"]["status"] == "error"
+    for record in records.values():
+        jsonschema.validate(record, schema)
+    with pytest.raises(jsonschema.ValidationError):  # the schema is not vacuous
+        jsonschema.validate({**records["song.flac"], "warnings": "not a list"}, schema)
+
+    usage = run_cli("classify")  # no path and no --schema: a usage error, not a traceback
+    assert usage.returncode == 2 and "Missing argument" in usage.stderr and "Traceback" not in usage.stderr

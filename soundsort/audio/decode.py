@@ -5,6 +5,11 @@ What libsndfile cannot open (M4A/AAC, WMA, odd MP3s, ...) falls back to PyAV (FF
 Every failure becomes an :class:`~soundsort.errors.AudioError` that names the file and the reason.
 
 Long files are read in blocks (:func:`stream`), so memory does not grow with file length.
+
+What the native decoders print on the process's stderr while libsndfile reads (libmpg123's ``error: ...``
+and ``Note: ...`` lines for damaged but decodable MP3 frames) is captured around each call (see
+:mod:`soundsort.audio.native_stderr`) and handed to the caller's ``messages`` collector, never to the
+terminal. PyAV is not wrapped: it routes FFmpeg's log through its own callback, which is off by default.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from soundsort.audio.native_stderr import DecoderMessages, decoder_stderr
 from soundsort.audio.resample import StreamResampler
 from soundsort.errors import AudioError
 
@@ -119,9 +125,10 @@ def _wav_truncation(path: Path) -> str | None:
 # back ends
 
 
-def _sf_info(path: Path) -> AudioInfo | None:
+def _sf_info(path: Path, messages: DecoderMessages | None = None) -> AudioInfo | None:
     try:
-        inf = sf.info(str(path))
+        with decoder_stderr(messages, str(path)):
+            inf = sf.info(str(path))
     except Exception:
         return None
     _check_header(path, int(inf.samplerate), int(inf.channels), int(inf.frames))
@@ -176,14 +183,15 @@ def _short(exc: BaseException, path: Path | None = None) -> str:
     return msg if len(msg) < 160 else msg[:157] + "..."
 
 
-def info(path: str | os.PathLike[str]) -> AudioInfo:
+def info(path: str | os.PathLike[str], *, messages: DecoderMessages | None = None) -> AudioInfo:
     """Read a file's header: sample rate, channels, frames, duration, format.
 
-    Raises :class:`AudioError` for missing, empty, non-audio or damaged files.
+    Raises :class:`AudioError` for missing, empty, non-audio or damaged files. What the decoder prints
+    goes to ``messages`` when given (else to the debug log), never to the terminal.
     """
     p = Path(path)
     _check_file(p)
-    got = _sf_info(p)
+    got = _sf_info(p, messages)
     return got if got is not None else _av_info(p)
 
 
@@ -200,14 +208,21 @@ def _to_mono(block: np.ndarray) -> np.ndarray:
     return block.mean(axis=1, dtype=np.float32)
 
 
-def _sf_blocks(path: Path, block_frames: int) -> Iterator[np.ndarray]:
+def _sf_blocks(path: Path, block_frames: int, messages: DecoderMessages | None = None) -> Iterator[np.ndarray]:
+    label = str(path)
     try:
-        with sf.SoundFile(str(path)) as fh:
+        with decoder_stderr(messages, label):  # each native call captured on its own: never across a yield
+            fh = sf.SoundFile(label)
+        try:
             while True:
-                data = fh.read(block_frames, dtype="float32", always_2d=True)
+                with decoder_stderr(messages, label):
+                    data = fh.read(block_frames, dtype="float32", always_2d=True)
                 if data.shape[0] == 0:
                     break
                 yield data
+        finally:
+            with decoder_stderr(messages, label):
+                fh.close()
     except AudioError:
         raise
     except Exception as exc:
@@ -270,17 +285,19 @@ def stream(
     *,
     mono: bool = True,
     block_seconds: float = 30.0,
+    messages: DecoderMessages | None = None,
 ) -> Iterator[np.ndarray]:
     """Yield the file's audio in consecutive blocks of about ``block_seconds`` at rate ``sr``.
 
     Blocks are float32, mono ``(n,)`` when ``mono`` else ``(n, channels)``. Resampling uses one
     streaming soxr state, so block joins are seamless: concatenating the blocks equals
-    :func:`load` of the whole file. Memory stays bounded by the block size.
+    :func:`load` of the whole file. Memory stays bounded by the block size. Decoder messages go to
+    ``messages`` (a :class:`~soundsort.audio.native_stderr.DecoderMessages`) when given.
     """
     p = Path(path)
-    inf = info(p)
+    inf = info(p, messages=messages)
     block_frames = max(1, int(block_seconds * inf.sample_rate))
-    blocks = _sf_blocks(p, block_frames) if inf.backend == "soundfile" else _av_blocks(p, block_frames)
+    blocks = _sf_blocks(p, block_frames, messages) if inf.backend == "soundfile" else _av_blocks(p, block_frames)
     target = inf.sample_rate if sr is None else int(sr)
     channels = 1 if mono else inf.channels
     resampler = None if target == inf.sample_rate else StreamResampler(inf.sample_rate, target, channels)
@@ -308,11 +325,12 @@ def load(
     *,
     mono: bool = True,
     max_seconds: float | None = None,
+    messages: DecoderMessages | None = None,
 ) -> tuple[np.ndarray, int]:
     """Decode a whole file (or its first ``max_seconds``) → ``(y, sr)``.
 
     ``y`` is float32, mono ``(n,)`` unless ``mono=False`` (then ``(n, channels)``); ``sr`` is the
-    requested rate, or the file's own when ``sr`` is None.
+    requested rate, or the file's own when ``sr`` is None. Decoder messages go to ``messages`` when given.
     """
     p = Path(path)
     native = info(p).sample_rate
@@ -320,7 +338,7 @@ def load(
     limit = None if max_seconds is None else int(round(max_seconds * rate))
     parts: list[np.ndarray] = []
     n = 0
-    for block in stream(p, rate, mono=mono):
+    for block in stream(p, rate, mono=mono, messages=messages):
         parts.append(block)
         n += len(block)
         if limit is not None and n >= limit:

@@ -23,6 +23,7 @@ import numpy as np
 
 from soundsort.audio.decode import info as audio_info
 from soundsort.audio.decode import stream as audio_stream
+from soundsort.audio.native_stderr import DecoderMessages
 from soundsort.audio.resample import StreamResampler, resample
 from soundsort.errors import AudioError, ModelError
 from soundsort.features.registry import featurize_array
@@ -64,6 +65,9 @@ class FileResult:
     genre_windows: int = 0
     models: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    #: what the decoder said about a file it still decoded (e.g. libmpg123 on damaged MP3 frames): short,
+    #: deduplicated, at most ``native_stderr.MAX_WARNINGS``; kept off the terminal unless ``--verbose``
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -218,14 +222,15 @@ class Classifier:
     def classify_file(self, path: str | Path) -> FileResult:
         """Classify one file; raises :class:`~soundsort.errors.SoundsortError` for bad input."""
         cfg = self.config
-        native_sr = audio_info(path).sample_rate
+        native_sr = audio_info(path).sample_rate  # the header is read again (and its messages kept) below
+        said = DecoderMessages()
         sr = self.music_feat.sample_rate
         to_music = StreamResampler(native_sr, sr) if native_sr != sr else None
         native = _RollingAudio()  # recent audio at the file's rate, for genre windows
         decoded = [0]
 
         def music_stream() -> Iterator[np.ndarray]:
-            for blk in audio_stream(path, None, block_seconds=10.0):
+            for blk in audio_stream(path, None, block_seconds=10.0, messages=said):
                 if self.genre_feat is not None:
                     native.append(blk)
                 decoded[0] += len(blk)
@@ -263,7 +268,7 @@ class Classifier:
         mean_p = float(probs.mean())
         result = FileResult(str(path), "ok", round(duration, 3), round(mean_p, 4), round(music_share(segments), 4),
                             "music" if mean_p >= threshold else "non-music", [s.to_dict() for s in segments],
-                            models=self.models)
+                            models=self.models, warnings=said.summary())
         if self.genre_feat is not None:
             result.genre, result.genre_windows = self._genre(segments, thin, native_sr)
         return result

@@ -2,12 +2,16 @@
 
 ``--format json`` writes a list of records, ``jsonl`` one record per line, ``csv`` one row per file with
 :data:`CSV_COLUMNS` (the timeline as a compact ``start-end:label;...`` string and the top genres as
-``label:probability;...``). ``soundsort classify --schema`` prints the schema.
+``label:probability;...``, the decoder warnings joined by `` | ``). ``soundsort classify --schema`` prints
+the schema.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+#: At most this many ``warnings`` per record (the same number as ``soundsort.audio.native_stderr``'s).
+MAX_WARNINGS = 6
 
 SEGMENT_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -48,18 +52,22 @@ RECORD_SCHEMA: dict[str, Any] = {
         "genre_windows": {"type": "integer", "minimum": 0, "description": "music windows the genre used"},
         "models": {"type": "object", "description": "which models (and soundsort versions) produced this"},
         "error": {"type": ["string", "null"], "description": "the one-line reason when status is error"},
+        "warnings": {"type": "array", "maxItems": MAX_WARNINGS,
+                     "items": {"type": "string", "minLength": 1, "maxLength": 200},
+                     "description": "what the decoder reported about a file it still decoded (e.g. libmpg123 "
+                                    "on damaged MP3 frames), deduplicated with counts; shown with --verbose"},
     },
     "allOf": [{"if": {"properties": {"status": {"const": "ok"}}},
                "then": {"required": ["duration", "music_probability", "music_share", "label", "timeline"]}}],
 }
 
 CSV_COLUMNS = ["path", "status", "duration", "music_probability", "music_share", "label", "genre", "genre_windows",
-               "timeline", "error"]
+               "timeline", "error", "warnings"]
 
 
 def to_csv_row(record: dict[str, Any]) -> list[str]:
     """One CSV row (strings) for a record."""
     timeline = ";".join(f"{s['start']:.2f}-{s['end']:.2f}:{s['label']}" for s in record.get("timeline") or [])
     genre = ";".join(f"{g['label']}:{g['probability']:.4f}" for g in record.get("genre") or [])
-    values = {**record, "timeline": timeline, "genre": genre}
+    values = {**record, "timeline": timeline, "genre": genre, "warnings": " | ".join(record.get("warnings") or [])}
     return ["" if values.get(c) is None else str(values.get(c)) for c in CSV_COLUMNS]
