@@ -29,6 +29,19 @@ music / speech / ESC-10, a logistic regression on ``"mean_std"`` YAMNet segments
 5-fold, 3 repeats) at twice the width; and with musicnn's default 3 s patch hop a 3 s segment holds one
 patch, so its standard deviation is all zeros. ``pooling="mean_std"`` stays available.
 
+What the networks already know: ``outputs`` picks what a segment's vector holds, in order, all computed
+from the **same single network pass** (YAMNet's ``embed_and_scores``, musicnn's ``analyze``; one run per
+block of a long signal): ``"embedding"`` (the default), YAMNet's 521 AudioSet class ``"scores"`` and their
+compact ``"music"`` summary (:mod:`soundsort.features.scores`), musicnn's 50 ``"tags"`` and its mid-end
+``"max_pool"`` / ``"mean_pool"`` (753 each). Scores and tags are pooled over the same frames as the
+embedding, with the statistics ``score_stats`` (``"mean"``, ``"max"``); the mid-end outputs with
+``pooling``. Registered: ``yamnet-music`` (the 9-column summary), ``yamnet-scores`` (521 means then 521
+maxima), ``musicnn-msd-tags`` / ``musicnn-mtt-tags`` (50 means; ``score_stats=["mean", "max"]`` adds the
+maxima), ``musicnn-msd-maxpool`` / ``musicnn-mtt-maxpool`` (753 means); e.g.
+``get_featurizer("yamnet-music", outputs=["embedding", "music"])`` puts the 1024-d embedding first. A
+combination of sets on one backbone (``yamnet+yamnet-music``) also runs it once, and caches each member
+under its own parameters.
+
 :class:`CombinedFeaturizer` (``get_featurizer("yamnet+musicnn-msd+handcrafted")``) concatenates the
 segment vectors of vector feature sets that share one segmenting. :meth:`CombinedFeaturizer.featurize_file`
 decodes a file once, resamples it once per member rate (bit-identical to decoding at that rate) and
@@ -56,18 +69,28 @@ from soundsort.features.registry import (
     SegmentFeatures,
     SegmentingFeaturizer,
     cache_params,
-    featurize_array,
     featurizer_from_params,
     register_featurizer,
 )
+from soundsort.features.scores import MUSIC_SUMMARY, N_AUDIOSET, music_summary, slug
 
 __all__ = [
-    "BLOCK_SECONDS", "EMBEDDING_FEATURE_SETS", "POOLINGS", "CombinedFeaturizer", "EmbeddingFeaturizer",
-    "FrameGeometry", "combined_featurizer", "embed_signal", "embedding_factory", "frame_geometry", "pool_frames",
-    "register_builtin", "resampled_length",
+    "BLOCK_SECONDS", "EMBEDDING_FEATURE_SETS", "OUTPUTS", "POOLINGS", "SCORE_STATS", "CombinedFeaturizer",
+    "EmbeddingFeaturizer", "FrameGeometry", "FrameOutputs", "backbone_outputs", "combined_featurizer",
+    "embed_signal", "embedding_factory", "frame_geometry", "pool_frames", "pool_stats", "register_builtin",
+    "resampled_length", "run_backbone", "segment_frame_ranges", "signal_outputs",
 ]
 
 POOLINGS = ("mean", "mean_std", "sequence")
+
+#: What an :class:`EmbeddingFeaturizer` can emit per segment, all from one network pass (module docstring).
+OUTPUTS = ("embedding", "scores", "music", "tags", "max_pool", "mean_pool")
+
+#: Statistics over a segment's frames for the class / tag score outputs (``"scores"``, ``"tags"``).
+SCORE_STATS = ("mean", "max")
+
+#: Outputs pooled with :data:`SCORE_STATS` (probabilities: their maximum is evidence, their spread is not).
+_SCORE_OUTPUTS = ("scores", "tags")
 
 #: Frame centres per block when a long signal is embedded in blocks (seconds).
 BLOCK_SECONDS = 120.0
@@ -120,41 +143,125 @@ def frame_geometry(backbone: Backbone) -> FrameGeometry | None:
     return None
 
 
-def embed_signal(backbone: Backbone, y: np.ndarray, *, block_seconds: float | None = BLOCK_SECONDS) -> Embeddings:
-    """``backbone.embed`` of mono ``y`` at the backbone's rate, in blocks when ``y`` is long.
+@dataclass(frozen=True)
+class FrameOutputs:
+    """Per-frame outputs of one backbone pass: ``times[T]`` (frame centres, seconds) and ``arrays[name][T, D]``."""
+
+    times: np.ndarray
+    arrays: dict[str, np.ndarray]
+
+    def __post_init__(self) -> None:
+        for name, values in self.arrays.items():
+            if np.ndim(values) != 2 or len(values) != len(self.times):
+                raise ValueError(f"FrameOutputs shape mismatch: {name} {np.shape(values)}, times {np.shape(self.times)}")
+
+
+def _backbone_kind(backbone: Backbone) -> str | None:
+    """``"yamnet"`` / ``"musicnn"`` for the built-in backbones (their modules are loaded if they exist)."""
+    ymod = sys.modules.get("soundsort.backbones.yamnet")
+    if ymod is not None and isinstance(backbone, ymod.YamnetBackbone):
+        return "yamnet"
+    mmod = sys.modules.get("soundsort.backbones.musicnn")
+    if mmod is not None and isinstance(backbone, mmod.MusicnnBackbone):
+        return "musicnn"
+    return None
+
+
+def backbone_outputs(backbone: Backbone) -> dict[str, int]:
+    """The per-frame arrays one pass of ``backbone`` gives, with their widths.
+
+    YAMNet: ``embedding`` (1024) and ``scores`` (521 AudioSet class probabilities); musicnn: ``embedding``
+    (200, the penultimate layer), ``tags`` (50 tag probabilities), ``max_pool`` and ``mean_pool`` (753, the
+    mid-end features pooled over each patch). A backbone may report its own with an ``output_dims()``
+    method (and then computes them with ``frame_outputs(y, sr) -> FrameOutputs``); any other backbone gives
+    ``embedding`` only.
+    """
+    own = getattr(backbone, "output_dims", None)
+    if callable(own):
+        return {str(k): int(v) for k, v in own().items()}
+    kind = _backbone_kind(backbone)
+    if kind == "yamnet":
+        return {"embedding": int(backbone.dim), "scores": int(backbone.n_classes)}  # type: ignore[attr-defined]
+    if kind == "musicnn":
+        return {"embedding": int(backbone.dim), "tags": 50, "max_pool": 753, "mean_pool": 753}
+    return {"embedding": int(backbone.dim)}
+
+
+def run_backbone(backbone: Backbone, y: np.ndarray, names: Sequence[str] = ("embedding",)) -> FrameOutputs:
+    """One pass of ``backbone`` over mono ``y`` (at its rate), keeping the arrays ``names`` (:func:`backbone_outputs`).
+
+    ``("embedding",)`` alone is ``backbone.embed``; anything more is one network run that gives them all:
+    YAMNet's ``embed_and_scores``, musicnn's ``analyze`` or the backbone's own ``frame_outputs``.
+    """
+    sr = int(backbone.sample_rate)
+    wanted = list(dict.fromkeys(names))
+    have = backbone_outputs(backbone)
+    missing = [k for k in wanted if k not in have]
+    if missing:
+        raise ConfigError(f"backbone {backbone.name!r} gives no {', '.join(missing)} "
+                          f"(it gives: {', '.join(have)})")
+    if wanted == ["embedding"]:
+        emb = backbone.embed(y, sr)
+        return FrameOutputs(np.asarray(emb.times), {"embedding": emb.values})
+    own = getattr(backbone, "frame_outputs", None)
+    kind = _backbone_kind(backbone)
+    if callable(own):
+        out = own(y, sr)
+        times, arrays = out.times, out.arrays
+    elif kind == "yamnet":
+        emb, scores = backbone.embed_and_scores(y, sr)  # type: ignore[attr-defined]
+        times, arrays = emb.times, {"embedding": emb.values, "scores": scores}
+    else:  # musicnn (backbone_outputs lists nothing beyond the embedding for any other backbone)
+        got = backbone.analyze(y, sr)  # type: ignore[attr-defined]
+        times, arrays = got.times, {"embedding": got.penultimate, "tags": got.tags, "max_pool": got.max_pool,
+                                    "mean_pool": got.mean_pool}
+    return FrameOutputs(np.asarray(times), {k: arrays[k] for k in wanted})
+
+
+def signal_outputs(backbone: Backbone, y: np.ndarray, names: Sequence[str] = ("embedding",), *,
+                   block_seconds: float | None = BLOCK_SECONDS) -> FrameOutputs:
+    """:func:`run_backbone` over mono ``y`` at the backbone's rate, in blocks when ``y`` is long.
 
     Block ``k`` owns the frames centred in ``[k B, (k + 1) B)`` (the first from -inf, the last to +inf,
-    the last one 1 to 2 B long) and is embedded from ``[k B - M, (k + 1) B + M)``, where ``B`` and
+    the last one 1 to 2 B long) and is run on ``[k B - M, (k + 1) B + M)``, where ``B`` and
     the margin ``M >= half_window`` are multiples of the geometry's hop: each block's frame grid is the
     global one, every owned frame sees all of its window, and the true signal end is seen by the
-    blocks that reach it. Without a known geometry, or with ``block_seconds=None``, one pass.
+    blocks that reach it. Without a known geometry, or with ``block_seconds=None``, one pass. Every array
+    of a frame comes from the same network run (one run per block).
     """
     sr = int(backbone.sample_rate)
     y = np.asarray(y, dtype=np.float32)
     geom = frame_geometry(backbone)
     n = len(y)
     if geom is None or block_seconds is None or n == 0:
-        return backbone.embed(y, sr)
+        return run_backbone(backbone, y, names)
     B = max(1, int(round(block_seconds * sr / geom.hop))) * geom.hop
     M = max(1, -(-geom.half_window // geom.hop)) * geom.hop
     K = n // B
     if K < 2 or M >= B:
-        return backbone.embed(y, sr)
-    values: list[np.ndarray] = []
+        return run_backbone(backbone, y, names)
+    values: dict[str, list[np.ndarray]] = {}
     times: list[np.ndarray] = []
     for k in range(K):
         start = max(0, k * B - M)
         stop = n if k == K - 1 else min(n, (k + 1) * B + M)
-        emb = backbone.embed(y[start:stop], sr)
-        centres = np.rint(np.asarray(emb.times, dtype=np.float64) * sr).astype(np.int64) + start
+        out = run_backbone(backbone, y[start:stop], names)
+        centres = np.rint(np.asarray(out.times, dtype=np.float64) * sr).astype(np.int64) + start
         keep = np.ones(len(centres), dtype=bool)
         if k > 0:
             keep &= centres >= k * B
         if k < K - 1:
             keep &= centres < (k + 1) * B
-        values.append(np.asarray(emb.values)[keep])
+        for name, arr in out.arrays.items():
+            values.setdefault(name, []).append(np.asarray(arr)[keep])
         times.append(centres[keep] / sr)
-    return Embeddings(np.concatenate(values), np.concatenate(times))
+    return FrameOutputs(np.concatenate(times), {name: np.concatenate(parts) for name, parts in values.items()})
+
+
+def embed_signal(backbone: Backbone, y: np.ndarray, *, block_seconds: float | None = BLOCK_SECONDS) -> Embeddings:
+    """``backbone.embed`` of mono ``y`` at the backbone's rate, in blocks when ``y`` is long (:func:`signal_outputs`)."""
+    out = signal_outputs(backbone, y, ("embedding",), block_seconds=block_seconds)
+    return Embeddings(out.arrays["embedding"], out.times)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -209,21 +316,66 @@ def pool_frames(
             out[i] = values[nearest(cand, targets)]
         return out
 
-    for i, (a, b) in enumerate(bounds):
-        stop = min(b, n_samples)
-        lo = int(np.searchsorted(centres, a, side="left"))
-        hi = int(np.searchsorted(centres, stop, side="left"))
-        if hi > lo:
-            chunk = values[lo:hi]
-        else:
-            j = int(nearest(centres, np.array([(a + stop) / 2.0]))[0])
-            chunk = values[j:j + 1]
+    for i, (lo, hi) in enumerate(segment_frame_ranges(centres, bounds, n_samples)):
+        chunk = values[lo:hi]
         mean = chunk.mean(axis=0, dtype=np.float64)
         if pooling == "mean":
             out[i] = mean
         else:
             out[i, :dim] = mean
             out[i, dim:] = chunk.std(axis=0, dtype=np.float64)
+    return out
+
+
+def segment_frame_ranges(centres: np.ndarray, bounds: Sequence[tuple[int, int]], n_samples: int) -> np.ndarray:
+    """``(S, 2)`` frame index ranges ``[lo, hi)`` that a vector pooling of each segment uses.
+
+    The frames centred (``centres`` in samples, ascending, at least one) in ``[start, min(end, n_samples))``;
+    where there is none, the one frame nearest the middle of the segment's real audio (ties: the earlier).
+    """
+    centres = np.asarray(centres, dtype=np.float64)
+    out = np.zeros((len(bounds), 2), dtype=np.int64)
+    if not len(bounds):
+        return out
+    if len(centres) == 0:
+        raise ValueError("no embedding frames to pool")
+    for i, (a, b) in enumerate(bounds):
+        stop = min(b, n_samples)
+        lo = int(np.searchsorted(centres, a, side="left"))
+        hi = int(np.searchsorted(centres, stop, side="left"))
+        if hi <= lo:
+            mid = (a + stop) / 2.0
+            pos = int(np.clip(np.searchsorted(centres, mid), 1, max(1, len(centres) - 1)))
+            if len(centres) == 1:
+                lo = 0
+            else:
+                lo = pos - 1 if mid - centres[pos - 1] <= centres[pos] - mid else pos
+            hi = lo + 1
+        out[i] = lo, hi
+    return out
+
+
+def pool_stats(
+    values: np.ndarray,
+    centres: np.ndarray,
+    bounds: Sequence[tuple[int, int]],
+    n_samples: int,
+    stats: Sequence[str] = SCORE_STATS,
+) -> np.ndarray:
+    """Statistics of frames ``values[T, D]`` per segment (the frames of :func:`segment_frame_ranges`).
+
+    ``stats`` from :data:`SCORE_STATS`, stat-major: ``(S, len(stats) * D)`` float32 (means in float64).
+    """
+    values = np.asarray(values, dtype=np.float32)
+    unknown = [s for s in stats if s not in SCORE_STATS]
+    if unknown or not len(stats):
+        raise ConfigError(f"score statistics must be some of {', '.join(SCORE_STATS)}, got {list(stats)!r}")
+    dim = values.shape[1]
+    out = np.zeros((len(bounds), len(stats) * dim), dtype=np.float32)
+    for i, (lo, hi) in enumerate(segment_frame_ranges(centres, bounds, n_samples)):
+        chunk = values[lo:hi]
+        for k, stat in enumerate(stats):
+            out[i, k * dim:(k + 1) * dim] = chunk.mean(axis=0, dtype=np.float64) if stat == "mean" else chunk.max(0)
     return out
 
 
@@ -241,8 +393,21 @@ def _positive_float(name: str, value: Any) -> float:
     return v
 
 
+def _names_tuple(name: str, value: Any, allowed: Sequence[str]) -> tuple[str, ...]:
+    """``value`` (a name or a sequence of names, as ``params()`` / JSON give them) as a checked tuple."""
+    items = (value,) if isinstance(value, str) else value
+    try:
+        items = tuple(items)
+    except TypeError:
+        raise ConfigError(f"{name} must be a list of names, got {value!r}") from None
+    bad = [v for v in items if v not in allowed]
+    if not items or bad or len(set(items)) != len(items):
+        raise ConfigError(f"{name} must be distinct names from {', '.join(allowed)}, got {list(items)!r}")
+    return items
+
+
 class EmbeddingFeaturizer(SegmentingFeaturizer):
-    """Pooled pretrained embeddings per segment (see the module docstring).
+    """Pooled pretrained embeddings, and the network's own class / tag scores, per segment (module docstring).
 
     Args:
         backbone: a backbone name (:func:`soundsort.backbones.get_backbone`).
@@ -255,6 +420,14 @@ class EmbeddingFeaturizer(SegmentingFeaturizer):
             ``cover_tail``); recorded in :meth:`params` with the backbone's defaults filled in.
         threads, batch_size: ONNX Runtime threads and patches per call: speed only, not in :meth:`params`.
         block_seconds: block length for long signals (:func:`embed_signal`); not in :meth:`params`.
+        outputs: what to emit per segment, concatenated in this order, all from one network pass
+            (:data:`OUTPUTS`; those the backbone gives, :func:`backbone_outputs`, plus ``"music"`` for
+            AudioSet scores): ``"embedding"`` (the default, alone), ``"max_pool"`` / ``"mean_pool"``
+            (musicnn's mid-end) pooled by ``pooling``; ``"scores"`` (YAMNet) / ``"tags"`` (musicnn) by
+            ``score_stats``; ``"music"``, the :data:`soundsort.features.scores.MUSIC_SUMMARY` of YAMNet's scores.
+            In :meth:`params` only when not the default, so the embedding-only sets keep their parameters.
+        score_stats: statistics of ``"scores"`` / ``"tags"`` over a segment's frames, some of
+            :data:`SCORE_STATS` (default ``("mean", "max")``); in :meth:`params` when such an output is asked for.
 
     The backbone (and with it any ONNX Runtime session) is created lazily and never pickled: a
     featurizer sent to a worker process carries only its parameters.
@@ -278,6 +451,8 @@ class EmbeddingFeaturizer(SegmentingFeaturizer):
         threads: int | None = None,
         batch_size: int | None = None,
         block_seconds: float | None = BLOCK_SECONDS,
+        outputs: str | Sequence[str] = ("embedding",),
+        score_stats: str | Sequence[str] | None = None,
     ) -> None:
         if not isinstance(backbone, str) or not backbone:
             raise ConfigError(f"backbone must be a backbone name, got {backbone!r}")
@@ -325,6 +500,22 @@ class EmbeddingFeaturizer(SegmentingFeaturizer):
             if sequence_frames is not None:
                 raise ConfigError(f"sequence_frames applies to pooling='sequence' only, not {pooling!r}")
             self.sequence_frames = None
+        self.outputs = _names_tuple("outputs", outputs, OUTPUTS)
+        available = self._output_widths(bb)
+        missing = [o for o in self.outputs if o not in available]
+        if missing:
+            raise ConfigError(f"backbone {backbone!r} has no output {', '.join(map(repr, missing))} "
+                              f"(it gives: {', '.join(available)})")
+        if pooling == "sequence" and self.outputs != ("embedding",):
+            raise ConfigError("pooling='sequence' gives embedding frames only: use outputs=['embedding'], "
+                              f"not {list(self.outputs)!r}")
+        wants_stats = any(o in _SCORE_OUTPUTS for o in self.outputs)
+        if score_stats is not None and not wants_stats:
+            raise ConfigError(f"score_stats applies to the 'scores' and 'tags' outputs only, not to "
+                              f"{list(self.outputs)!r}")
+        self.score_stats: tuple[str, ...] | None = (
+            _names_tuple("score_stats", SCORE_STATS if score_stats is None else score_stats, SCORE_STATS)
+            if wants_stats else None)
 
     # -- the backbone (lazy, never pickled) --------------------------------------------------------
 
@@ -360,16 +551,45 @@ class EmbeddingFeaturizer(SegmentingFeaturizer):
     # -- the featurizer contract ----------------------------------------------------------------
 
     def params(self) -> dict[str, Any]:
-        """``name``, ``version``, the backbone, its output options, the pooling and the segmenting."""
-        return {
+        """``name``, ``version``, the backbone, its output options, the pooling and the segmenting.
+
+        Plus ``outputs`` when not ``["embedding"]``, and ``score_stats`` when a score output is asked for (an
+        embedding-only set's parameters are what they were before outputs existed, and so are its caches).
+        """
+        out = {
             "name": self.name, "version": self.version, "backbone": self.backbone_name,
             "backbone_options": dict(self.backbone_options), "pooling": self.pooling,
             "sequence_frames": self.sequence_frames, "segment_seconds": self.segment_seconds,
             "hop_seconds": self.hop_seconds, "tail": self.tail, "min_tail_seconds": self.min_tail_seconds,
         }
+        if self.outputs != ("embedding",):
+            out["outputs"] = list(self.outputs)
+        if self.score_stats is not None:
+            out["score_stats"] = list(self.score_stats)
+        return out
+
+    @staticmethod
+    def _output_widths(backbone: Backbone) -> dict[str, int]:
+        """Per-frame widths of the outputs ``backbone`` allows: its arrays, plus ``music`` on AudioSet scores."""
+        widths = backbone_outputs(backbone)
+        if widths.get("scores") == N_AUDIOSET:
+            widths["music"] = len(MUSIC_SUMMARY)
+        return widths
+
+    def _pooled_width(self, output: str) -> int:
+        """Columns ``output`` takes in one segment's vector."""
+        width = self._output_widths(self.backbone)[output]
+        if output == "music":
+            return width
+        if output in _SCORE_OUTPUTS:
+            assert self.score_stats is not None
+            return width * len(self.score_stats)
+        return width * (2 if self.pooling == "mean_std" else 1)
 
     def output_shape(self) -> tuple[int, ...]:
-        """One segment's output: ``(D,)``, ``(2 D,)`` or ``(T, D)``."""
+        """One segment's output: ``(D,)``, ``(2 D,)`` or ``(T, D)`` for the embedding; the outputs' total width else."""
+        if self.outputs != ("embedding",):
+            return (sum(self._pooled_width(o) for o in self.outputs),)
         d = self.dim
         if self.pooling == "mean":
             return (d,)
@@ -379,26 +599,90 @@ class EmbeddingFeaturizer(SegmentingFeaturizer):
         return (self.sequence_frames, d)
 
     def feature_names(self) -> list[str]:
-        """``{backbone}_{i}_mean`` (then ``..._std``, stat-major); empty for ``"sequence"`` pooling."""
+        """Column names, output by output (each stat-major); empty for ``"sequence"`` pooling.
+
+        ``embedding``: ``{backbone}_{i}_mean`` (then ``..._std``); ``max_pool`` / ``mean_pool``:
+        ``{backbone}_max_pool_{i}_mean`` ...; ``scores``: ``{backbone}_score_{i:03d}_{class}_{stat}``
+        (e.g. ``yamnet_score_132_music_max``); ``tags``: ``{backbone}_tag_{tag}_{stat}`` (e.g.
+        ``musicnn-msd_tag_hip_hop_mean``); ``music``: ``{backbone}_{column}`` for each
+        :data:`~soundsort.features.scores.MUSIC_SUMMARY` column (e.g. ``yamnet_music_max_of_mean``).
+        """
         if self.pooling == "sequence":
             return []
-        stats = ("mean",) if self.pooling == "mean" else ("mean", "std")
-        return [f"{self.backbone_name}_{i}_{s}" for s in stats for i in range(self.dim)]
+        bb, prefix = self.backbone, self.backbone_name
+        pooled = ("mean",) if self.pooling == "mean" else ("mean", "std")
+        names: list[str] = []
+        for output in self.outputs:
+            width = self._output_widths(bb)[output]
+            if output == "embedding":
+                names += [f"{prefix}_{i}_{s}" for s in pooled for i in range(width)]
+            elif output == "music":
+                names += [f"{prefix}_{c}" for c in MUSIC_SUMMARY]
+            elif output in _SCORE_OUTPUTS:
+                assert self.score_stats is not None
+                labels = _label_slugs(bb, output, width)
+                kind = "score" if output == "scores" else "tag"
+                names += [f"{prefix}_{kind}_{label}_{s}" for s in self.score_stats for label in labels]
+            else:
+                names += [f"{prefix}_{output}_{i}_{s}" for s in pooled for i in range(width)]
+        return names
 
     def embed(self, y: np.ndarray) -> Embeddings:
         """The backbone's embedding frames of mono 16 kHz ``y`` (:func:`embed_signal`)."""
         return embed_signal(self.backbone, self._check_signal(y), block_seconds=self.block_seconds)
 
-    def segment_vectors(self, y: np.ndarray) -> np.ndarray:
-        """Pooled embeddings of mono ``y`` at 16 kHz: ``(n_segments, *output_shape())`` float32."""
-        y = self._check_signal(y)
-        bounds = self.bounds(len(y))
+    def frame_arrays(self) -> tuple[str, ...]:
+        """The backbone arrays :attr:`outputs` are made of (``"music"`` is made of ``"scores"``)."""
+        return tuple(dict.fromkeys("scores" if o == "music" else o for o in self.outputs))
+
+    def pass_key(self) -> tuple[Any, ...]:
+        """Featurizers with equal keys can share one backbone pass (:func:`signal_outputs`) of the same signal."""
+        return (self.backbone_name, tuple(sorted(self.backbone_options.items())), self.block_seconds)
+
+    def frame_outputs(self, y: np.ndarray, arrays: Sequence[str] | None = None) -> FrameOutputs:
+        """One backbone pass over mono 16 kHz ``y``: the frames of :meth:`frame_arrays` (or of ``arrays``)."""
+        names = self.frame_arrays() if arrays is None else tuple(arrays)
+        return signal_outputs(self.backbone, self._check_signal(y), names, block_seconds=self.block_seconds)
+
+    def pool_outputs(self, frames: FrameOutputs, n_samples: int) -> np.ndarray:
+        """The segment vectors of a signal of ``n_samples`` from its frames (:meth:`frame_outputs`)."""
+        bounds = self.bounds(n_samples)
         if not bounds:
             return np.zeros((0, *self.output_shape()), dtype=np.float32)
-        emb = self.embed(y)
         # frame centres in whole samples (every built-in backbone's are): no float doubt at a segment bound
-        centres = np.rint(np.asarray(emb.times, dtype=np.float64) * self.sample_rate)
-        return pool_frames(emb.values, centres, bounds, len(y), self.pooling, self.sequence_frames)
+        centres = np.rint(np.asarray(frames.times, dtype=np.float64) * self.sample_rate)
+        parts = []
+        for output in self.outputs:
+            if output == "music":
+                scores = np.asarray(frames.arrays["scores"], dtype=np.float32)
+                ranges = segment_frame_ranges(centres, bounds, n_samples)
+                parts.append(np.stack([music_summary(scores[lo:hi]) for lo, hi in ranges]))
+            elif output in _SCORE_OUTPUTS:
+                assert self.score_stats is not None
+                parts.append(pool_stats(frames.arrays[output], centres, bounds, n_samples, self.score_stats))
+            else:
+                parts.append(pool_frames(frames.arrays[output], centres, bounds, n_samples, self.pooling,
+                                         self.sequence_frames))
+        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+
+    def segment_vectors(self, y: np.ndarray) -> np.ndarray:
+        """Pooled outputs of mono ``y`` at 16 kHz, one backbone pass: ``(n_segments, *output_shape())`` float32."""
+        y = self._check_signal(y)
+        if not self.bounds(len(y)):
+            return np.zeros((0, *self.output_shape()), dtype=np.float32)
+        return self.pool_outputs(self.frame_outputs(y), len(y))
+
+
+def _label_slugs(backbone: Backbone, output: str, width: int) -> list[str]:
+    """Column-name parts for the classes / tags of a score output: ``132_music`` (YAMNet), ``hip_hop`` (musicnn)."""
+    getter = getattr(backbone, "class_names" if output == "scores" else "tag_names", None)
+    labels = list(getter()) if callable(getter) else []
+    if len(labels) != width:
+        return [f"{i:03d}" for i in range(width)]
+    if output == "scores":
+        return [f"{i:03d}_{slug(c)}" for i, c in enumerate(labels)]
+    slugs = [slug(t) for t in labels]
+    return slugs if len(set(slugs)) == width else [f"{i:02d}_{s}" for i, s in enumerate(slugs)]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -425,6 +709,10 @@ def embedding_factory(set_name: str, backbone: str, **defaults: Any) -> Callable
         kwargs = {**defaults, **overrides}
         if kwargs.get("pooling") != "sequence" and "sequence_frames" not in overrides:
             kwargs.pop("sequence_frames", None)  # e.g. yamnet-seq asked for pooling="mean"
+        outputs = kwargs.get("outputs", ("embedding",))
+        outputs = (outputs,) if isinstance(outputs, str) else tuple(outputs or ())
+        if "score_stats" not in overrides and not any(o in _SCORE_OUTPUTS for o in outputs):
+            kwargs.pop("score_stats", None)  # e.g. yamnet-scores asked for outputs=["music"]
         return EmbeddingFeaturizer(backbone, name=set_name, backbone_options=options, **kwargs)
 
     factory.__name__ = f"_{set_name.replace('-', '_')}"
@@ -438,6 +726,13 @@ EMBEDDING_FEATURE_SETS: dict[str, tuple[str, dict[str, Any]]] = {
     "musicnn-msd": ("musicnn-msd", {"pooling": "mean"}),
     "musicnn-mtt": ("musicnn-mtt", {"pooling": "mean"}),
     "yamnet-seq": ("yamnet", {"pooling": "sequence", "segment_seconds": 4.8, "sequence_frames": 10}),
+    # the networks' own scores, from the same pass as the embeddings (outputs=["embedding", ...] adds them)
+    "yamnet-music": ("yamnet", {"outputs": ("music",)}),
+    "yamnet-scores": ("yamnet", {"outputs": ("scores",), "score_stats": ("mean", "max")}),
+    "musicnn-msd-tags": ("musicnn-msd", {"outputs": ("tags",), "score_stats": ("mean",)}),
+    "musicnn-mtt-tags": ("musicnn-mtt", {"outputs": ("tags",), "score_stats": ("mean",)}),
+    "musicnn-msd-maxpool": ("musicnn-msd", {"outputs": ("max_pool",), "pooling": "mean"}),
+    "musicnn-mtt-maxpool": ("musicnn-mtt", {"outputs": ("max_pool",), "pooling": "mean"}),
 }
 
 
@@ -550,13 +845,14 @@ class CombinedFeaturizer(SegmentingFeaturizer):
         """``(n_segments, sum of member widths)`` float32 for mono ``y`` at :attr:`sample_rate`."""
         y = self._check_signal(y)
         by_rate: dict[int, np.ndarray] = {}
+        passes = _SharedPasses(self.members)
         parts = []
         for m in self.members:
             rate = int(m.sample_rate)
             if rate not in by_rate:
                 by_rate[rate] = _fit_length(resample(y, self.sample_rate, rate),
                                             resampled_length(len(y), self.sample_rate, rate))
-            parts.append(np.asarray(m.segment_vectors(by_rate[rate]), dtype=np.float32))
+            parts.append(np.asarray(passes.segment_vectors(m, by_rate[rate]), dtype=np.float32))
         k = min(len(p) for p in parts)
         return np.concatenate([p[:k] for p in parts], axis=1)
 
@@ -566,9 +862,11 @@ class CombinedFeaturizer(SegmentingFeaturizer):
         The file is decoded at most once (only if some member is not cached), at its own rate, and
         resampled once per member rate with the same streaming resampler as
         :func:`soundsort.audio.decode.load`, so a member's features equal its features alone.
+        Members on the same backbone share its pass (``yamnet+yamnet-music``: one YAMNet run).
         The times are those of the highest-rate member.
         """
         signals: dict[int, np.ndarray] = {}
+        passes = _SharedPasses(self.members)
 
         def signal_at(rate: int) -> np.ndarray:
             if not signals:
@@ -578,14 +876,45 @@ class CombinedFeaturizer(SegmentingFeaturizer):
         results: list[dict[str, np.ndarray]] = []
         for m in self.members:
             def compute(m: Featurizer = m) -> dict[str, np.ndarray]:
-                got = featurize_array(m, signal_at(int(m.sample_rate)))
-                return {"values": got.values, "times": got.times}
+                y = np.asarray(signal_at(int(m.sample_rate)), dtype=np.float32)
+                return {"values": passes.segment_vectors(m, y), "times": m.segment_times(len(y))}
 
             results.append(compute() if cache is None else cache.get_or_compute(path, cache_params(m), compute))
         k = min(len(r["values"]) for r in results)
         top = max(range(len(self.members)), key=lambda i: int(self.members[i].sample_rate))  # first highest
         values = np.concatenate([np.asarray(r["values"][:k], dtype=np.float32) for r in results], axis=1)
         return SegmentFeatures(values, np.asarray(results[top]["times"][:k], dtype=np.float64))
+
+
+class _SharedPasses:
+    """One backbone pass per signal for the embedding members of a combination that can share it.
+
+    Members with the same :meth:`EmbeddingFeaturizer.pass_key` (backbone, its output options, blocks) get
+    their vectors from one :meth:`~EmbeddingFeaturizer.frame_outputs` call asking for all their arrays (a
+    YAMNet / musicnn pass computes them all anyway); the values are those each member computes alone.
+    Every other member computes its own. Lives for one signal (one call).
+    """
+
+    def __init__(self, members: Sequence[Featurizer]) -> None:
+        groups: dict[tuple[Any, ...], list[EmbeddingFeaturizer]] = {}
+        for m in members:
+            if isinstance(m, EmbeddingFeaturizer):
+                groups.setdefault(m.pass_key(), []).append(m)
+        self.arrays = {key: tuple(dict.fromkeys(a for m in group for a in m.frame_arrays()))
+                       for key, group in groups.items() if len(group) > 1}
+        self.frames: dict[tuple[Any, ...], FrameOutputs] = {}
+
+    def segment_vectors(self, member: Featurizer, y: np.ndarray) -> np.ndarray:
+        """``member.segment_vectors(y)``, through the shared pass when the member has one."""
+        if not isinstance(member, EmbeddingFeaturizer) or member.pass_key() not in self.arrays:
+            return member.segment_vectors(y)
+        y = member._check_signal(y)
+        if not member.bounds(len(y)):
+            return np.zeros((0, *member.output_shape()), dtype=np.float32)
+        key = (*member.pass_key(), int(member.sample_rate))  # one signal per rate in a call
+        if key not in self.frames:
+            self.frames[key] = member.frame_outputs(y, self.arrays[member.pass_key()])
+        return member.pool_outputs(self.frames[key], len(y))
 
 
 def _decode_at_rates(path: str | os.PathLike[str], rates: Sequence[int]) -> dict[int, np.ndarray]:

@@ -42,6 +42,8 @@ TRUSTED_TYPES: frozenset[str] = frozenset({
     "soundsort.models.cnn.YamnetFinetuneClassifier",
     "soundsort.models.cnn.BackboneCNNClassifier",
     "soundsort.models.calibration.CalibratedHead",
+    # the zero-shot threshold: two numbers, the classes and an index
+    "soundsort.models.zeroshot.ScoreThresholdClassifier",
 })
 
 _VERSIONED = ("soundsort", "numpy", "scipy", "librosa", "scikit-learn", "xgboost-cpu", "skops", "soundfile", "soxr",
