@@ -81,12 +81,18 @@ def _parse_params(items: list[str] | None) -> dict:
 
 # ---------------------------------------------------------------------------------------------- index
 
+_DATA_HELP = ("Dataset folder(s): one sub-folder per label; or LABEL=FOLDER, every audio file under FOLDER "
+              "has label LABEL (e.g. music=instruments/). Each folder is one data source.")
+_SOURCES_HELP = ("CSV with columns path,source naming each file's data source (paths relative to the dataset "
+                 "root they are under, or absolute); default: the root's folder name.")
+
 @app.command()
 def index(
-    data: Annotated[list[Path], typer.Argument(help="Dataset folder(s): one sub-folder per label.")],
+    data: Annotated[list[Path], typer.Argument(help=_DATA_HELP)],
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Index file to write.")] = None,
     group_pattern: Annotated[Optional[str], typer.Option(help="Regex on file names giving the group, e.g. '^(\\d+)-'.")] = None,
     groups_csv: Annotated[Optional[Path], typer.Option(help="CSV with columns path,group (e.g. artists).")] = None,
+    sources_csv: Annotated[Optional[Path], typer.Option(help=_SOURCES_HELP)] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Files checked in parallel.")] = 2,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing index file.")] = False,
 ) -> None:
@@ -94,7 +100,8 @@ def index(
     from soundsort.workflows import index_dataset
 
     with _progress("checking files") as update:
-        idx = index_dataset(data, group_pattern=group_pattern, groups_csv=groups_csv, jobs=jobs, progress=update)
+        idx = index_dataset(data, group_pattern=group_pattern, groups_csv=groups_csv, sources_csv=sources_csv,
+                            jobs=jobs, progress=update)
     target = output or Path("soundsort-index.json")
     if target.exists() and not overwrite:
         _fail(f"{target}: already exists (use --overwrite to replace it, or --output)")
@@ -108,6 +115,7 @@ def index(
         items = [it for it in idx.items if it.label == label]
         table.add_row(label, str(i), str(len(items)), f"{sum(it.duration for it in items) / 60:.1f}")
     out.print(table)
+    out.print("sources: " + ", ".join(f"{name} ({n} files)" for name, n in idx.summary()["sources"].items()))
     for s in idx.skipped:
         _errline(f"skipped {s.path}: {s.reason}")
     out.print(f"index written to {target}" + (f" ({len(idx.skipped)} files skipped)" if idx.skipped else ""))
@@ -117,7 +125,7 @@ def index(
 
 @app.command()
 def train(
-    data: Annotated[Optional[list[Path]], typer.Argument(help="Dataset folder(s): one sub-folder per label.")] = None,
+    data: Annotated[Optional[list[Path]], typer.Argument(help=_DATA_HELP)] = None,
     preset: Annotated[Optional[str], typer.Option(help="A bundled model's recipe: default-music or default-genre "
                                                    "(data defaults to ../shared/data, output to the package's assets).")] = None,
     task: Annotated[str, typer.Option(help="'music' (binary: folder 'music' vs every other folder) or 'genre'.")] = "music",
@@ -133,6 +141,9 @@ def train(
     seed: int = 0,
     group_pattern: Annotated[Optional[str], typer.Option(help="Regex on file names giving the group.")] = None,
     groups_csv: Annotated[Optional[Path], typer.Option(help="CSV with columns path,group.")] = None,
+    cv: Annotated[str, typer.Option(help="grouped (k-fold), or leave-source-out: also test on each data source "
+                                         "in turn, trained on the others.")] = "grouped",
+    sources_csv: Annotated[Optional[Path], typer.Option(help=_SOURCES_HELP)] = None,
     learning_curve: Annotated[bool, typer.Option(help="Compute a learning curve.")] = True,
     cache: Annotated[bool, typer.Option(help="Use the on-disk feature cache.")] = True,
     overwrite: Annotated[bool, typer.Option(help="Replace a model already in --output.")] = False,
@@ -170,7 +181,8 @@ def train(
                       calibration=calibration, optimize=optimize, min_precision=min_precision,
                       embedding_map=embedding_map, profile=profile, mlflow=mlflow, augment=augment,
                       augment_noise=[str(p) for p in augment_noise or []],
-                      augment_params=_parse_params(augment_param))
+                      augment_params=_parse_params(augment_param), cv=cv,
+                      sources_csv=str(sources_csv) if sources_csv else None)
     if (augment_noise or augment_param) and not augment:
         _fail("--augment-noise / --augment-param need --augment N (the number of degraded copies per file)")
     with _progress("extracting features") as update:
@@ -178,11 +190,33 @@ def train(
                         log=_errline, notes=notes)
     what = f"{model} of {', '.join(member or [])}" if model.startswith("ensemble") else f"{features} / {model}"
     _print_summary(res["cv"], res["labels"], title=f"{task} / {what}: {folds}-fold CV (files)")
+    if res.get("leave_source_out"):
+        _print_sources(res["leave_source_out"], binary=task == "music")
     for _, reason in res["skipped"]:
         _errline(f"skipped {reason}")
     out.print(f"report: {res['report']}")
     if res["model_dir"]:
         out.print(f"model saved to {res['model_dir']}")
+
+
+def _print_sources(lso: dict, binary: bool) -> None:
+    """The leave-source-out results: pooled out-of-source scores and one row per source."""
+    pooled = lso["pooled"]
+    keys = ["accuracy", "precision", "recall", "f1"] if binary else ["accuracy", "f1_macro"]
+    out.print(f"leave-source-out, pooled out-of-source ({pooled['n']} files, {lso['tested']} of {lso['sources']} "
+              "sources): " + ", ".join(f"{k} {pooled[k]:.3f}" for k in keys))
+    table = Table(title="per source (tested on it, trained on the others)")
+    for col in ["source", "files", "accuracy"] + (["music recall", "non-music called music"] if binary else []):
+        table.add_column(col, justify="left" if col == "source" else "right")
+    for name, e in lso["per_source"].items():
+        if not e["tested"]:
+            table.add_row(name, str(e["files"]), "not tested", *([""] * (2 if binary else 0)))
+            continue
+        row = [name, str(e["files"]), f"{e['accuracy']:.3f}"]
+        if binary:
+            row += ["–" if e[k] is None else f"{e[k]:.3f}" for k in ("music_recall", "non_music_called_music")]
+        table.add_row(*row)
+    out.print(table)
 
 
 def _print_summary(summary: dict, labels: list[str], title: str) -> None:

@@ -14,10 +14,18 @@ from typing import Any
 import numpy as np
 
 from soundsort.audio.augment import augment_config
-from soundsort.dataset.index import DatasetIndex, build_index
+from soundsort.dataset.index import DatasetIndex, build_index, parse_roots
+from soundsort.dataset.splits import SourceSplit, leave_source_out
 from soundsort.dataset.tasks import get_task
 from soundsort.errors import ConfigError, DatasetError, ModelError
-from soundsort.evaluation.crossval import cross_validate, ensemble_cv, fit_on_files, learning_curve, predict_files
+from soundsort.evaluation.crossval import (
+    cross_validate,
+    ensemble_cv,
+    fit_on_files,
+    learning_curve,
+    predict_files,
+    source_cv_summary,
+)
 from soundsort.evaluation.metrics import classification_metrics
 from soundsort.evaluation.report import new_run_dir, write_evaluation
 from soundsort.evaluation.tracking import summary_metrics
@@ -36,28 +44,42 @@ def _hidden(p: Path) -> bool:
 
 
 def label_mapping(roots: Sequence[str | Path]) -> dict[str, list[Path]]:
-    """``{label: [folders]}`` from one or more dataset roots (each root's sub-folders are labels)."""
+    """``{label: [folders]}`` from one or more dataset roots: each ``PATH``'s sub-folders are labels, and a
+    ``LABEL=PATH`` root is one folder whose files (at any depth) all have label ``LABEL``."""
     mapping: dict[str, list[Path]] = {}
-    for root in roots:
-        root = Path(root)
-        if not root.is_dir():
-            raise DatasetError("not a folder", root)
-        subs = sorted(d for d in root.iterdir() if d.is_dir() and not _hidden(d))
+    for root in parse_roots(roots):
+        if not root.path.is_dir():
+            raise DatasetError("not a folder", root.path)
+        if root.label is not None:
+            mapping.setdefault(root.label, []).append(root.path)
+            continue
+        subs = sorted(d for d in root.path.iterdir() if d.is_dir() and not _hidden(d))
         if not subs:
-            raise DatasetError("has no label sub-folders (expected ROOT/<label>/<files>)", root)
+            raise DatasetError("has no label sub-folders (expected ROOT/<label>/<files>, or LABEL=ROOT)", root.path)
         for d in subs:
             mapping.setdefault(d.name, []).append(d)
     return mapping
 
 
 def index_dataset(roots: Sequence[str | Path], *, group_pattern: str | None = None,
-                  groups_csv: str | Path | None = None, jobs: int = 1,
+                  groups_csv: str | Path | None = None, sources_csv: str | Path | None = None, jobs: int = 1,
                   progress: Callable[[int, int, Path], Any] | None = None) -> DatasetIndex:
-    """Index (and validate) the files under one or more dataset roots."""
-    if len(roots) == 1:
-        return build_index(roots[0], group_pattern=group_pattern, groups_csv=groups_csv, jobs=jobs, progress=progress)
-    return build_index(label_mapping(roots), group_pattern=group_pattern, groups_csv=groups_csv, jobs=jobs,
-                       progress=progress)
+    """Index (and validate) the files under one or more dataset roots (``PATH`` or ``LABEL=PATH``).
+
+    Every root is a data source named by its folder (see :func:`~soundsort.dataset.index.parse_roots`),
+    unless ``sources_csv`` (``path,source``) names a file's source.
+    """
+    parsed = parse_roots(roots)
+    sources = {r.source: r.path for r in parsed}
+    if len(parsed) == 1 and parsed[0].label is None:
+        return build_index(parsed[0].path, group_pattern=group_pattern, groups_csv=groups_csv, sources=sources,
+                           sources_csv=sources_csv, jobs=jobs, progress=progress)
+    return build_index(label_mapping(roots), group_pattern=group_pattern, groups_csv=groups_csv, sources=sources,
+                       sources_csv=sources_csv, jobs=jobs, progress=progress)
+
+
+#: ``TrainConfig.cv`` values: grouped k-fold only, or grouped k-fold and leave-source-out
+CV_METHODS = ("grouped", "leave-source-out")
 
 
 @dataclass
@@ -87,6 +109,9 @@ class TrainConfig:
     augment: int = 0  # augmented copies of every training file (crop, telephone band, noise, gain); 0 = off
     augment_noise: list[str] = field(default_factory=list)  # folders / files of noise mixed into the copies
     augment_params: dict[str, Any] = field(default_factory=dict)  # AugmentConfig overrides, e.g. {"p_crop": 0}
+    #: "grouped" (k-fold) or "leave-source-out" (also: one fold per data source, tested on that whole source)
+    cv: str = "grouped"
+    sources_csv: str | None = None  # path,source CSV naming each file's data source (default: its dataset root)
 
 
 @dataclass
@@ -123,7 +148,8 @@ def prepare(roots: Sequence[str | Path], task_name: str, featurizer: Any, *, lab
                            index.root)
     y_file = np.array([classes.index(task.class_of(it.label)) for it in index.items], dtype=int)
     if task.binary and len(np.unique(y_file)) < 2:
-        raise DatasetError("the music task needs a 'music' folder and at least one other folder", index.root)
+        raise DatasetError("the music task needs music (a 'music' or 'music_*' folder, or music=PATH) and at least "
+                           "one other folder", index.root)
     table = build_feature_table([index.abs_path(it) for it in index.items], featurizer, cache=_cache(cache),
                                 jobs=jobs, progress=progress)
     return Prepared(index, table, classes, y_file, index.groups(), pos, featurizer)
@@ -176,6 +202,9 @@ def train(roots: Sequence[str | Path], cfg: TrainConfig, *, model_dir: str | Pat
 
     ``cfg.model`` may be ``ensemble-mean|vote|max`` with ``cfg.members`` (``FEATURES:MODEL``): every member
     is cross-validated on the same splits and the ensemble's scores come from combining their predictions.
+    ``cfg.cv="leave-source-out"`` also holds out each data source in turn (same estimators, calibration and
+    threshold); its pooled and per-source scores (:func:`~soundsort.evaluation.crossval.source_cv_summary`) are
+    returned as ``"leave_source_out"`` and written to the report, metrics.json and the model card.
     """
     method = ensemble_method(cfg.model)
     specs = parse_members(cfg.members) if method else [(cfg.features, cfg.model)]
@@ -198,8 +227,18 @@ def train(roots: Sequence[str | Path], cfg: TrainConfig, *, model_dir: str | Pat
     wants_threshold = cfg.optimize is not None or cfg.min_precision is not None
     if wants_threshold and cfg.task != "music":
         raise ConfigError("--optimize / --min-precision choose the threshold of the binary music task only")
+    if cfg.cv not in CV_METHODS:
+        raise ConfigError(f"unknown --cv {cfg.cv!r}; use {' or '.join(CV_METHODS)}")
+    by_source = cfg.cv == "leave-source-out"
+    if cfg.sources_csv and not by_source:
+        raise ConfigError("--sources-csv names the data sources for --cv leave-source-out; it does nothing here")
     t0 = time.perf_counter()
-    index = index_dataset(roots, group_pattern=cfg.group_pattern, groups_csv=cfg.groups_csv, jobs=cfg.jobs)
+    index = index_dataset(roots, group_pattern=cfg.group_pattern, groups_csv=cfg.groups_csv,
+                          sources_csv=cfg.sources_csv, jobs=cfg.jobs)
+    if by_source:  # before any audio is featurized: enough sources, and at least one testable
+        task = get_task(cfg.task)
+        _testable_sources(leave_source_out([task.class_of(it.label) for it in index.items], index.groups(),
+                                           index.sources()))
     preps = [prepare(roots, cfg.task, fz, jobs=cfg.jobs, cache=cfg.cache, progress=progress, index=index)
              for fz in featurizers]
     augs = [augmented_for(pr, cfg, noises, progress=progress) for pr in preps] if cfg.augment else [None] * len(preps)
@@ -246,6 +285,21 @@ def train(roots: Sequence[str | Path], cfg: TrainConfig, *, model_dir: str | Pat
             f"recall {operating['recall']:.3f} on out-of-fold predictions")
     overall = classification_metrics(y[oof_files], cv.oof_proba[oof_files], labels, positive=pos,
                                      threshold=threshold)
+    lso, lso_members = None, []
+    if by_source:  # the same estimators (calibrated when asked) and threshold, one whole source held out per fold
+        source_splits = _testable_sources(leave_source_out(y[ok], groups[ok], index.sources()[ok]))
+        explicit = [(ok[sp.train], ok[sp.test]) for sp in source_splits if sp.testable]
+        lso_cvs = [cross_validate(est, pr.table.values, pr.table.file_index, y, groups, labels, positive=pos,
+                                  files=ok, augmented=aug, splits=explicit)
+                   for est, pr, aug in zip(estimators, preps, augs)]
+        lso_cv = ensemble_cv(lso_cvs, y, labels, method, positive=pos) if method else lso_cvs[0]
+        lso = source_cv_summary(lso_cv, source_splits, y, labels, files=ok, positive=pos, threshold=threshold)
+        if method:
+            lso_members = [source_cv_summary(c, source_splits, y, labels, files=ok, positive=pos) for c in lso_cvs]
+            lso["members"] = {f"{f}:{m}": _headline(ms["pooled"]) for (f, m), ms in zip(specs, lso_members)}
+        untested = [f"{name} ({e['reason']})" for name, e in lso["per_source"].items() if not e["tested"]]
+        log(f"leave-source-out: {lso['tested']} of {lso['sources']} sources tested"
+            + (f"; not tested: {'; '.join(untested)}" if untested else ""))
     learn = None
     if cfg.learning_curve and not method:
         learn = learning_curve(estimators[0], prep.table.values, prep.table.file_index, y, groups, labels,
@@ -287,7 +341,8 @@ def train(roots: Sequence[str | Path], cfg: TrainConfig, *, model_dir: str | Pat
                              model=model, model_params=params,
                              positive_label=labels[pos] if pos is not None else None, threshold=threshold,
                              metrics={"cv": summary, "folds": cfg.folds, "repeats": cfg.repeats,
-                                      "calibration": calib, "operating_point": operating},
+                                      "calibration": calib, "operating_point": operating,
+                                      **({"leave_source_out": lso} if lso is not None else {})},
                              training_data=data_info, notes=notes)
 
         if method:
@@ -295,6 +350,8 @@ def train(roots: Sequence[str | Path], cfg: TrainConfig, *, model_dir: str | Pat
             for i, ((f, m), fz, est, c) in enumerate(zip(specs, featurizers, finals, cvs)):
                 member = card_for(fz, m, {}, c.summary)
                 member.threshold = 0.5  # the ensemble's threshold applies to the combined probability
+                if lso_members:
+                    member.metrics["leave_source_out"] = lso_members[i]
                 save_model(folder / f"member-{i}", est, member, overwrite=overwrite)
             top = card_for(featurizers[0], cfg.model, {"method": method,
                                                        "members": [f"member-{i}" for i in range(len(specs))]},
@@ -325,11 +382,26 @@ def train(roots: Sequence[str | Path], cfg: TrainConfig, *, model_dir: str | Pat
                               labels=labels, paths=[prep.table.paths[i] for i in oof_files], positive=pos,
                               cv_summary=cv.summary, cv_folds=cv.folds, learning=learn, timing=timing,
                               failed=skipped, members=members_summary, calibration=calib, operating=operating,
-                              figures=figures)
+                              figures=figures, leave_source_out=lso)
     _track(cfg.mlflow, run_dir, runs_dir, name=f"train-{name}", params=config,
-           metrics={**summary_metrics(cv.summary, overall), **_calibration_metrics(calib)})
+           metrics={**summary_metrics(cv.summary, overall), **_calibration_metrics(calib),
+                    **({f"lso_{k}": v for k, v in _headline(lso["pooled"]).items()} if lso else {})})
     return {"run_dir": run_dir, "report": report, "model_dir": saved, "cv": cv.summary, "overall": overall,
-            "skipped": skipped, "labels": labels, "members": members_summary}
+            "skipped": skipped, "labels": labels, "members": members_summary, "leave_source_out": lso}
+
+
+def _testable_sources(splits: list[SourceSplit]) -> list[SourceSplit]:
+    """``splits`` unchanged when at least one source can be tested, else a one-line :class:`DatasetError`."""
+    if not any(sp.testable for sp in splits):
+        why = "; ".join(f"{sp.source}: {sp.reason}" for sp in splits)
+        raise DatasetError(f"leave-source-out: no source can be held out ({why})")
+    return splits
+
+
+def _headline(metrics: dict[str, Any]) -> dict[str, float]:
+    """The scalar scores of a metrics dict (accuracy, F1, precision, recall, PR-AUC, macro scores, Brier)."""
+    keys = ("accuracy", "precision", "recall", "f1", "pr_auc", "precision_macro", "recall_macro", "f1_macro", "brier")
+    return {k: float(metrics[k]) for k in keys if metrics.get(k) is not None}
 
 
 def _calibration_summary(proba: np.ndarray, y: np.ndarray, files: np.ndarray) -> dict[str, Any]:

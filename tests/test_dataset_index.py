@@ -268,6 +268,96 @@ def test_groups_csv(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------------------------------
+# sources, LABEL=PATH roots, music_* folders
+
+
+@pytest.fixture
+def collections(tmp_path: Path) -> dict[str, Path]:
+    """Three collections: a labelled one, an all-music one (nested), and a second folder named ``a``."""
+    tone(tmp_path / "one" / "a" / "music" / "m1.wav")
+    tone(tmp_path / "one" / "a" / "speech" / "s1.wav")
+    tone(tmp_path / "instruments" / "cello" / "c1.ogg", format="OGG")
+    tone(tmp_path / "instruments" / "flute" / "deep" / "f1.wav")
+    tone(tmp_path / "two" / "a" / "noise" / "n1.wav")
+    tone(tmp_path / "two" / "a" / "music_piano" / "p1.wav")
+    return {"one": tmp_path / "one" / "a", "inst": tmp_path / "instruments", "two": tmp_path / "two" / "a"}
+
+
+def test_every_root_is_a_source_and_label_roots_label_everything(collections: dict[str, Path]) -> None:
+    from soundsort.dataset.tasks import get_task
+    from soundsort.workflows import index_dataset
+
+    index = index_dataset([collections["one"], f"music={collections['inst']}", collections["two"]])
+    got = {Path(it.path).name: (it.label, it.source) for it in index.items}
+    assert got == {"m1.wav": ("music", "a"), "s1.wav": ("speech", "a"), "c1.ogg": ("music", "instruments"),
+                   "f1.wav": ("music", "instruments"), "n1.wav": ("noise", "a-2"),
+                   "p1.wav": ("music_piano", "a-2")}  # two roots named "a": two sources
+    assert index.summary()["sources"] == {"a": 2, "a-2": 2, "instruments": 2}
+    music = get_task("music")
+    assert [music.class_of(it.label) for it in index.items if it.label == "music_piano"] == ["music"]
+    single = index_dataset([collections["two"]])
+    assert set(single.sources().tolist()) == {"a"} and single.root == collections["two"]
+    assert set(build_index(collections["two"]).sources().tolist()) == {"a"}  # default: the root's folder name
+    with pytest.raises(DatasetError, match="not a folder"):
+        index_dataset([collections["one"], f"music={collections['inst'] / 'nope'}"])
+
+
+@pytest.mark.parametrize("name, music", [("music", True), ("Music", True), ("music_piano", True),
+                                         ("music-live", True), ("MUSIC_jazz_guitar", True), ("musical", False),
+                                         ("music_", False), ("speech", False), ("non-music", False),
+                                         ("musicians", False)])
+def test_music_task_counts_music_prefixed_folders(name: str, music: bool) -> None:
+    from soundsort.dataset.tasks import get_task
+
+    assert (get_task("music").class_of(name) == "music") is music
+    assert get_task("genre").class_of(name) == name
+
+
+def test_sources_csv(collections: dict[str, Path], tmp_path: Path) -> None:
+    from soundsort.workflows import index_dataset
+
+    table = tmp_path / "sources.csv"
+    table.write_text("path,source\ncello/c1.ogg,freesound\n" + f"{collections['two'] / 'noise' / 'n1.wav'},freesound\n"
+                     "flute/deep/f1.wav,\nnot/there.wav,nowhere\n")
+    index = index_dataset([collections["one"], f"music={collections['inst']}", collections["two"]],
+                          sources_csv=table)
+    got = {Path(it.path).name: it.source for it in index.items}
+    assert got == {"m1.wav": "a", "s1.wav": "a", "c1.ogg": "freesound", "f1.wav": "instruments",
+                   "n1.wav": "freesound", "p1.wav": "a-2"}  # relative to its root, absolute, or the default
+    ambiguous = tmp_path / "ambiguous.csv"  # a relative path found under two roots
+    tone(collections["two"] / "music" / "m1.wav")
+    ambiguous.write_text("path,source\nmusic/m1.wav,x\n")
+    with pytest.raises(DatasetError, match="several roots"):
+        index_dataset([collections["one"], collections["two"]], sources_csv=ambiguous)
+    none = tmp_path / "none.csv"
+    none.write_text("path,source\nnot/there.wav,x\n")
+    with pytest.raises(DatasetError, match="none of the dataset's files"):
+        index_dataset([collections["one"]], sources_csv=none)
+    clash = tmp_path / "clash.csv"
+    clash.write_text("path,source\nmusic/m1.wav,x\n./music/m1.wav,y\n")
+    with pytest.raises(DatasetError, match="two sources"):
+        index_dataset([collections["one"]], sources_csv=clash)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("file,origin\na,b\n")
+    with pytest.raises(DatasetError, match="columns 'path' and 'source'"):
+        index_dataset([collections["one"]], sources_csv=bad)
+
+
+def test_index_without_sources_still_loads(dataset: Path, tmp_path: Path) -> None:
+    index = build_index(dataset)
+    doc = index.to_dict()
+    assert {it["source"] for it in doc["items"]} == {"data"}
+    for item in doc["items"]:  # an index saved before sources were recorded
+        del item["source"]
+    (tmp_path / "old.json").write_text(json.dumps(doc))
+    old = DatasetIndex.load(tmp_path / "old.json")
+    assert [it.path for it in old.items] == [it.path for it in index.items]
+    assert set(old.sources().tolist()) == {""}
+    index.save(tmp_path / "new.json")
+    assert DatasetIndex.load(tmp_path / "new.json") == index
+
+
+# --------------------------------------------------------------------------------------------------
 # real data (skipped when ../shared/data is absent)
 
 

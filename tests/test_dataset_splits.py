@@ -11,6 +11,7 @@ from soundsort.dataset import (
     expand_to_segments,
     grouped_kfold,
     grouped_train_val_test_split,
+    leave_source_out,
     repeated_grouped_kfold,
 )
 from soundsort.errors import ConfigError, DatasetError
@@ -197,6 +198,76 @@ def test_train_val_test_errors() -> None:
         grouped_train_val_test_split(labels, np.arange(4), test_size=-0.1)
     with pytest.raises(DatasetError, match="no files"):
         grouped_train_val_test_split([], [])
+
+
+# --------------------------------------------------------------------------------------------------
+# leave-source-out
+
+
+@st.composite
+def sourced_data(draw):
+    """Files with a label, a group and a source; groups may span sources and labels (a shared artist or an
+    ESC-10-like fold number that another collection's names happen to match)."""
+    n = draw(st.integers(2, 60))
+    n_sources = draw(st.integers(2, 5))
+    labels = draw(st.lists(st.integers(0, 2), min_size=n, max_size=n))
+    sources = draw(st.lists(st.integers(0, n_sources - 1), min_size=n, max_size=n))
+    groups = draw(st.lists(st.integers(0, draw(st.integers(0, n))), min_size=n, max_size=n))
+    return (np.array([f"c{v}" for v in labels]), np.array([f"g{v}" for v in groups]),
+            np.array([f"s{v}" for v in sources]))
+
+
+@SETTINGS
+@given(data=sourced_data(), min_classes=st.integers(1, 3))
+def test_leave_source_out_never_leaks(data, min_classes) -> None:
+    labels, groups, sources = data
+    if len(np.unique(sources)) < 2:
+        with pytest.raises(DatasetError, match="at least 2 data sources"):
+            leave_source_out(labels, groups, sources, min_train_classes=min_classes)
+        return
+    splits = leave_source_out(labels, groups, sources, min_train_classes=min_classes)
+    assert [s.source for s in splits] == sorted(set(sources.tolist()))  # one fold per source
+    tested = np.concatenate([s.test for s in splits if s.testable] or [np.zeros(0, np.int64)])
+    expected = np.flatnonzero(np.isin(sources, [s.source for s in splits if s.testable]))
+    assert np.array_equal(np.sort(tested), expected)  # every file of a testable source tested exactly once
+    for s in splits:
+        assert np.array_equal(s.test, np.flatnonzero(sources == s.source))  # the whole source, only it
+        assert not set(sources[s.train].tolist()) & set(sources[s.test].tolist())  # no source on both sides
+        assert not set(groups[s.train].tolist()) & set(groups[s.test].tolist())  # no group straddles
+        if s.testable:  # training keeps every other-source file whose group is not tested
+            rest = np.flatnonzero((sources != s.source) & ~np.isin(groups, groups[s.test]))
+            assert np.array_equal(s.train, rest)
+            assert len(set(labels[s.train].tolist())) >= min_classes
+            assert set(s.unseen_labels) == set(labels[s.test].tolist()) - set(labels[s.train].tolist())
+        else:
+            assert len(s.train) == 0 and "at least" in s.reason
+            rest = (sources != s.source) & ~np.isin(groups, groups[s.test])
+            assert len(set(labels[rest].tolist())) < min_classes
+
+
+def test_leave_source_out_cases() -> None:
+    # three collections: a mixed one, an all-music one, an all-noise one
+    labels = np.array(["music", "speech", "music", "music", "noise", "noise"])
+    sources = np.array(["gtzan", "gtzan", "instruments", "instruments", "esc", "esc"])
+    groups = np.array(["a", "b", "c", "d", "1", "1"])
+    splits = {s.source: s for s in leave_source_out(labels, groups, sources)}
+    assert all(s.testable for s in splits.values())  # sources lacking a class still get their fold
+    assert splits["instruments"].test.tolist() == [2, 3] and splits["instruments"].train.tolist() == [0, 1, 4, 5]
+    assert splits["gtzan"].unseen_labels == ("speech",)
+    # an all-music source whose removal leaves one class to train on: not testable, with the reason
+    two = leave_source_out(["music", "music", "noise"], ["a", "b", "c"], ["x", "x", "y"])
+    assert [s.testable for s in two] == [False, False]
+    assert "1 class (noise)" in two[0].reason and "1 class (music)" in two[1].reason
+    # a group spanning two sources keeps the other source's file out of training
+    straddle = leave_source_out(["m", "n", "m", "n", "n"], ["g", "g", "h", "i", "j"], ["A", "B", "B", "A", "B"])
+    assert straddle[0].test.tolist() == [0, 3] and straddle[0].train.tolist() == [2, 4]  # file 1 shares group g
+    assert not straddle[1].testable and "1 class (n)" in straddle[1].reason  # file 0 shares g: only 3 (n) left
+    with pytest.raises(DatasetError, match="at least 2 data sources"):
+        leave_source_out(["m", "n"], ["a", "b"], ["one", "one"])
+    with pytest.raises(ConfigError, match="sources"):
+        leave_source_out(["m", "n"], ["a", "b"], ["one"])
+    with pytest.raises(ConfigError, match="min_train_classes"):
+        leave_source_out(["m", "n"], ["a", "b"], ["x", "y"], min_train_classes=0)
 
 
 # --------------------------------------------------------------------------------------------------

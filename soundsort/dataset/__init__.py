@@ -2,6 +2,7 @@
 
 from soundsort.dataset.index import (
     INDEX_VERSION,
+    DataRoot,
     DatasetIndex,
     IndexItem,
     SkippedFile,
@@ -11,17 +12,22 @@ from soundsort.dataset.index import (
     discover_mapped,
     group_from_name,
     make_label_map,
+    parse_roots,
     read_groups_csv,
+    read_sources_csv,
 )
 from soundsort.dataset.splits import (
+    SourceSplit,
     expand_to_segments,
     grouped_kfold,
     grouped_train_val_test_split,
+    leave_source_out,
     repeated_grouped_kfold,
 )
 
 __all__ = [
-    "INDEX_VERSION", "DatasetIndex", "IndexItem", "SkippedFile", "build_index", "check_file", "discover",
-    "discover_mapped", "expand_to_segments", "group_from_name", "grouped_kfold", "grouped_train_val_test_split",
-    "make_label_map", "read_groups_csv", "repeated_grouped_kfold",
+    "INDEX_VERSION", "DataRoot", "DatasetIndex", "IndexItem", "SkippedFile", "SourceSplit", "build_index",
+    "check_file", "discover", "discover_mapped", "expand_to_segments", "group_from_name", "grouped_kfold",
+    "grouped_train_val_test_split", "leave_source_out", "make_label_map", "parse_roots", "read_groups_csv",
+    "read_sources_csv", "repeated_grouped_kfold",
 ]

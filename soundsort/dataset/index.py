@@ -11,6 +11,10 @@ Groups keep related files on one side of a split. By default each file is its ow
 relative path); ``group_pattern`` (a regex on the file name) or ``groups_csv`` (``path,group``) give
 shared groups, e.g. the ESC-10 fold prefix or an artist. Group ids are global strings: one artist
 under two labels is one group.
+
+Every file also records its *source*: the collection it comes from (by default the dataset root it was
+found under, named by the root's folder name; ``sources_csv`` (``path,source``) says otherwise).
+Leave-source-out cross-validation tests on one whole source at a time.
 """
 
 from __future__ import annotations
@@ -53,6 +57,9 @@ class IndexItem:
     duration: float  # seconds, from a full decode
     sample_rate: int
     channels: int
+    #: the data source (dataset root / collection) the file comes from; "" when unknown (an index saved
+    #: before sources were recorded). Leave-source-out CV tests on one whole source at a time.
+    source: str = ""
 
 
 @dataclass(frozen=True)
@@ -227,6 +234,119 @@ def read_groups_csv(path: PathLike, root: PathLike) -> dict[str, str]:
 
 
 # --------------------------------------------------------------------------------------------------
+# sources
+
+
+@dataclass(frozen=True)
+class DataRoot:
+    """One dataset root named on a command line, and the data source it stands for.
+
+    ``PATH`` is a folder with one sub-folder per label (``label`` None); ``LABEL=PATH`` gives every
+    audio file anywhere under ``PATH`` the folder label ``LABEL`` (a collection that is all music, or
+    all non-music). ``source`` names the data source: the folder's name, made unique among the roots.
+    """
+
+    path: Path
+    label: str | None = None
+    source: str = ""
+
+
+def _split_label(arg: str) -> tuple[str | None, str]:
+    """``"music=some/dir"`` → ``("music", "some/dir")``; a plain path (or one that exists) → ``(None, arg)``."""
+    if "=" not in arg or Path(arg).expanduser().exists():
+        return None, arg
+    label, rest = arg.split("=", 1)
+    if not label.strip() or "/" in label or os.sep in label or not rest.strip():
+        return None, arg
+    return label.strip(), rest.strip()
+
+
+def parse_roots(args: Sequence[PathLike]) -> list[DataRoot]:
+    """Dataset roots from command-line arguments (``PATH`` or ``LABEL=PATH``), each a named source.
+
+    The source name is the folder's own name; a name met again gets ``-2``, ``-3``, ... (skipping names
+    other roots have) so every root is its own source. Nothing is checked on disk here beyond telling
+    ``LABEL=PATH`` from a path that exists and has ``=`` in its name.
+    """
+    parsed = []
+    for arg in args:
+        label, text = _split_label(os.fspath(arg))
+        path = Path(text).expanduser()
+        parsed.append((label, path, Path(os.path.abspath(path)).name or "root"))
+    taken = {base for _, _, base in parsed}  # a later root named like an earlier one's suffix keeps its name
+    roots: list[DataRoot] = []
+    used: set[str] = set()
+    for label, path, base in parsed:
+        name, k = base, 2
+        while name in used or (name != base and name in taken):
+            name, k = f"{base}-{k}", k + 1
+        used.add(name)
+        roots.append(DataRoot(path=path, label=label, source=name))
+    return roots
+
+
+def _key(path: PathLike) -> str:
+    """A comparable absolute path (``..`` collapsed, symlinks kept as they are)."""
+    return os.path.normpath(os.path.abspath(os.path.expanduser(os.fspath(path))))
+
+
+def read_sources_csv(path: PathLike, roots: Sequence[PathLike]) -> dict[str, str]:
+    """Read a ``path,source`` CSV → ``{absolute file path: source}``.
+
+    A path is absolute, or relative to the dataset root it is under (the one of ``roots`` in which it
+    exists; a relative path that exists under two roots is refused as ambiguous). Rows with an empty
+    source, or whose file exists under no root, are ignored; one file given two sources raises
+    :class:`DatasetError`.
+    """
+    src = Path(path)
+    bases = [_key(r) for r in roots]
+    try:
+        with open(src, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            fields = {(f or "").strip().lower(): f for f in (reader.fieldnames or [])}
+            if "path" not in fields or "source" not in fields:
+                raise DatasetError(f"sources CSV needs columns 'path' and 'source', found {list(fields)}", src)
+            out: dict[str, str] = {}
+            for row in reader:
+                entry = (row.get(fields["path"]) or "").strip().replace("\\", "/")
+                name = (row.get(fields["source"]) or "").strip()
+                if not entry or not name:
+                    continue
+                if os.path.isabs(os.path.expanduser(entry)):
+                    key = _key(entry)
+                else:
+                    found = [os.path.join(b, entry) for b in bases if os.path.exists(os.path.join(b, entry))]
+                    if len({_key(f) for f in found}) > 1:
+                        raise DatasetError(f"line {reader.line_num}: {entry!r} is under several roots; "
+                                           "give it as an absolute path", src)
+                    if not found:
+                        continue
+                    key = _key(found[0])
+                if out.setdefault(key, name) != name:
+                    raise DatasetError(f"line {reader.line_num}: {entry!r} given two sources "
+                                       f"({out[key]!r} and {name!r})", src)
+            return out
+    except FileNotFoundError:
+        raise DatasetError("sources CSV not found", src) from None
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DatasetError(f"cannot read sources CSV ({exc})", src) from None
+
+
+def _source_finder(folders: Sequence[tuple[PathLike, str]]) -> Callable[[Path], str]:
+    """``file → source``: the source of the deepest of ``folders`` holding the file ("" when none does)."""
+    keyed = sorted(((_key(f), name) for f, name in folders), key=lambda kn: -len(kn[0]))
+
+    def find(file: Path) -> str:
+        k = _key(file)
+        for folder, name in keyed:
+            if k == folder or k.startswith(folder.rstrip(os.sep) + os.sep):
+                return name
+        return ""
+
+    return find
+
+
+# --------------------------------------------------------------------------------------------------
 # the index
 
 
@@ -257,6 +377,10 @@ class DatasetIndex:
         """Group id (string) of every item, shape ``(n_items,)``."""
         return np.array([it.group for it in self.items], dtype=str)
 
+    def sources(self) -> np.ndarray:
+        """Source name (string) of every item, shape ``(n_items,)`` ("" where unknown)."""
+        return np.array([it.source for it in self.items], dtype=str)
+
     def abs_path(self, item: IndexItem) -> Path:
         """The file of ``item`` on disk (its relative path joined to :attr:`root`)."""
         p = Path(item.path)
@@ -268,7 +392,7 @@ class DatasetIndex:
 
     def summary(self) -> dict[str, Any]:
         """Counts and durations: ``{"files", "duration", "skipped", "labels": {name: {"id", "files",
-        "groups", "duration"}}}`` (durations in seconds)."""
+        "groups", "duration"}}, "sources": {name: files}}`` (durations in seconds)."""
         per: dict[str, dict[str, Any]] = {}
         groups: dict[str, set[str]] = {}
         for name in self.label_names():
@@ -285,6 +409,7 @@ class DatasetIndex:
             "duration": float(sum(it.duration for it in self.items)),
             "skipped": len(self.skipped),
             "labels": per,
+            "sources": {name: int(n) for name, n in zip(*np.unique(self.sources(), return_counts=True))},
         }
 
     def require_labels(self, n: int = 2) -> None:
@@ -326,7 +451,8 @@ class DatasetIndex:
             label_map = {str(k): int(v) for k, v in data["label_map"].items()}
             items = [IndexItem(path=str(d["path"]), label=str(d["label"]), group=str(d["group"]),
                                duration=float(d["duration"]), sample_rate=int(d["sample_rate"]),
-                               channels=int(d["channels"])) for d in data["items"]]
+                               channels=int(d["channels"]), source=str(d.get("source", "")))
+                     for d in data["items"]]
             skipped = [SkippedFile(path=str(d["path"]), reason=str(d["reason"])) for d in data.get("skipped", [])]
             unknown = {it.label for it in items} - set(label_map)
             if unknown:
@@ -398,6 +524,8 @@ def build_index(
     label_paths: dict[str, list[str]] | None = None,
     group_pattern: str | re.Pattern[str] | None = None,
     groups_csv: PathLike | None = None,
+    sources: Mapping[str, PathLike] | None = None,
+    sources_csv: PathLike | None = None,
     jobs: int = 1,
     progress: ProgressFn | None = None,
 ) -> DatasetIndex:
@@ -407,6 +535,9 @@ def build_index(
     (then the index root is the folders' common parent). ``label_paths`` is passed to
     :func:`discover`. Groups come from ``groups_csv`` (``path,group``, paths relative to the root)
     first, then ``group_pattern`` (regex searched in the file name), else each file's relative path.
+    Every file's data source comes from ``sources_csv`` (``path,source``, see :func:`read_sources_csv`)
+    first, then ``sources`` (``{source name: folder}``, the deepest folder holding the file), else the
+    dataset root's folder name (for a mapping: the name of the label folder's parent).
     Every file is decoded once in ``jobs`` threads; bad files are listed in ``skipped`` with their
     reason. ``progress(done, total, path)`` is called after each file. Raises :class:`DatasetError`
     when nothing usable is found.
@@ -420,6 +551,21 @@ def build_index(
     else:
         pairs = discover(root, label_paths=label_paths)
     csv_groups = read_groups_csv(groups_csv, root) if groups_csv is not None else {}
+    if isinstance(root_or_mapping, Mapping):
+        defaults = [(Path(d), Path(os.path.abspath(d)).parent.name)
+                    for dirs in root_or_mapping.values() for d in _as_list(dirs)]
+    else:
+        defaults = [(root, root.name)]
+    given = [(Path(folder), str(name)) for name, folder in (sources or {}).items()]
+    if any(not name.strip() for _, name in given):
+        raise ConfigError("a data source needs a non-empty name")
+    source_of, default_source = _source_finder(given), _source_finder(defaults)
+    csv_sources: dict[str, str] = {}
+    if sources_csv is not None:
+        csv_sources = read_sources_csv(sources_csv, [f for f, _ in given] or [root])
+        if not any(_key(f) in csv_sources for f, _ in pairs):
+            raise DatasetError("sources CSV names none of the dataset's files (paths are relative to the root "
+                               "each file is under, or absolute)", sources_csv)
 
     total = len(pairs)
     results: list[tuple[float, int, int] | str | None] = [None] * total
@@ -454,7 +600,9 @@ def build_index(
         group = csv_groups.get(rel)
         if group is None and pattern is not None:
             group = group_from_name(f.name, pattern)
-        items.append(IndexItem(rel, label, group if group is not None else rel, float(duration), sr, channels))
+        src_name = csv_sources.get(_key(f)) or source_of(f) or default_source(f)
+        items.append(IndexItem(rel, label, group if group is not None else rel, float(duration), sr, channels,
+                               src_name))
 
     if not items:
         first = f" (first: {skipped[0].path}: {skipped[0].reason})" if skipped else ""

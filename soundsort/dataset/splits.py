@@ -2,13 +2,15 @@
 
 Splits are made at file level, with a group per recording / source / artist so that no group is on both
 sides of a split; :func:`expand_to_segments` then carries file indices over to the segments cut from
-those files, so segments of one recording follow their file.
+those files, so segments of one recording follow their file. :func:`leave_source_out` holds out one whole
+data source (collection) at a time instead, to measure how a model does on audio from elsewhere.
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -102,6 +104,69 @@ def repeated_grouped_kfold(
     for r, s in enumerate(seeds):
         for k, (train, test) in enumerate(grouped_kfold(labels, groups, n_splits, seed=int(s), shuffle=True)):
             yield r, k, train, test
+
+
+@dataclass(frozen=True)
+class SourceSplit:
+    """One leave-source-out fold: test on every file of ``source``, train on files of the other sources.
+
+    ``train`` leaves out any file sharing a group with a test file (a group never straddles the split).
+    ``reason`` says why the source cannot be tested (too few classes would be left to train on); then
+    ``train`` is empty and no model is fitted for it. ``unseen_labels`` are labels of the test files
+    that no training file has (the model cannot get those right).
+    """
+
+    source: str
+    train: np.ndarray
+    test: np.ndarray
+    reason: str | None = None
+    unseen_labels: tuple[str, ...] = ()
+
+    @property
+    def testable(self) -> bool:
+        """True when a model can be trained for this fold."""
+        return self.reason is None
+
+
+def leave_source_out(
+    labels: Sequence[Any] | np.ndarray,
+    groups: Sequence[Any] | np.ndarray,
+    sources: Sequence[Any] | np.ndarray,
+    *,
+    min_train_classes: int = 2,
+) -> list[SourceSplit]:
+    """One fold per source (sorted by name), testing on that whole source and training on the rest.
+
+    Every file of a testable source is tested exactly once (in its source's fold), no source and no
+    group is ever on both sides of a fold, and a source lacking some class still gets its fold. A source
+    whose training side would keep fewer than ``min_train_classes`` labels is returned with a
+    ``reason`` instead. Raises :class:`DatasetError` for fewer than two sources.
+    """
+    if isinstance(min_train_classes, bool) or not isinstance(min_train_classes, (int, np.integer)) \
+            or min_train_classes < 1:
+        raise ConfigError(f"min_train_classes must be a positive integer, got {min_train_classes!r}")
+    names, y, g = _prepare(labels, groups)
+    src = np.asarray(sources).astype(str)
+    if src.ndim != 1 or len(src) != len(y):
+        raise ConfigError(f"sources must be one-dimensional and as long as labels ({len(y)}), got shape {src.shape}")
+    uniq = np.unique(src)
+    if len(uniq) < 2:
+        raise DatasetError(f"leave-source-out needs at least 2 data sources, found {len(uniq)} "
+                           f"({', '.join(map(str, uniq))}); give several dataset roots or a sources CSV")
+    out: list[SourceSplit] = []
+    for name in uniq:
+        test = np.flatnonzero(src == name).astype(np.int64)
+        train = np.flatnonzero((src != name) & ~np.isin(g, g[test])).astype(np.int64)
+        kept = np.unique(y[train])
+        unseen = tuple(str(names[c]) for c in np.setdiff1d(np.unique(y[test]), kept))
+        reason = None
+        if len(kept) < min_train_classes:
+            held = ", ".join(str(names[c]) for c in kept) or "no files"
+            reason = (f"training on the other sources leaves {len(kept)} class{'es' if len(kept) != 1 else ''} "
+                      f"({held}); at least {min_train_classes} needed")
+            train = np.zeros(0, np.int64)
+        out.append(SourceSplit(str(name), train, test, reason, unseen))
+    return out
 
 
 def _fraction_as_folds(frac: float, max_folds: int) -> tuple[int, int]:

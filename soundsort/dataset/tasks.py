@@ -1,8 +1,9 @@
 """Tasks: how a dataset's folder labels become the classes a model learns.
 
-``music``: binary. A folder named ``music`` (any case) is the positive class "music"; every other folder
-(speech, noise, environmental sounds, silence, ...) is "non-music". ``genre`` (or any other name):
-multi-class, one class per folder.
+``music``: binary. A folder named ``music``, or ``music_*`` / ``music-*`` (``music_piano``,
+``music-live``; any case), is the positive class "music"; every other folder (speech, noise,
+environmental sounds, silence, ...) is "non-music". ``genre`` (or any other name): multi-class, one class
+per folder.
 """
 
 from __future__ import annotations
@@ -12,6 +13,12 @@ from dataclasses import dataclass
 
 MUSIC = "music"
 NON_MUSIC = "non-music"
+
+
+def is_music_label(folder_label: str) -> bool:
+    """True for the folder labels the music task counts as music: ``music``, ``music_*``, ``music-*``."""
+    name = folder_label.strip().lower()
+    return name == MUSIC or (len(name) > len(MUSIC) + 1 and name.startswith(MUSIC) and name[len(MUSIC)] in "_-")
 
 
 @dataclass(frozen=True)
@@ -32,7 +39,7 @@ class Task:
         """The class a file with this folder label belongs to."""
         if not self.binary:
             return folder_label
-        return MUSIC if folder_label.strip().lower() == MUSIC else NON_MUSIC
+        return MUSIC if is_music_label(folder_label) else NON_MUSIC
 
     def classes(self, folder_labels: Iterable[str]) -> list[str]:
         """Sorted class names this task has for the given folder labels (deterministic class indices)."""

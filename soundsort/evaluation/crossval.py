@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, clone
 
-from soundsort.dataset.splits import grouped_kfold, repeated_grouped_kfold
+from soundsort.dataset.splits import SourceSplit, grouped_kfold, repeated_grouped_kfold
+from soundsort.errors import ConfigError
 from soundsort.evaluation.metrics import classification_metrics, summarize_folds
 from soundsort.features.augmented import AugmentedTable, augmented_rows
 from soundsort.models.segments import aggregate, proba_matrix
@@ -90,12 +91,16 @@ def cross_validate(
     progress: Callable[[int, int], None] | None = None,
     files: np.ndarray | None = None,
     augmented: AugmentedTable | None = None,
+    splits: Sequence[tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> CVResult:
     """Grouped, stratified k-fold CV (optionally repeated with new shuffles); metrics per fold at file level.
 
     ``files`` restricts the CV to these file indices (default: every file that has segments); models
     compared or ensembled on the same ``files`` and ``seed`` see exactly the same splits. ``augmented``
     copies of training files join each fold's training data (never the test part; see :func:`fit_on_files`).
+    ``splits`` gives the folds explicitly instead, as ``(train, test)`` file indices (e.g. from
+    :func:`~soundsort.dataset.splits.leave_source_out`), each restricted to ``files``; they are all
+    repeat 0, folds numbered in order, and ``n_splits`` / ``n_repeats`` / ``seed`` are not used.
     """
     files = np.unique(file_index) if files is None else np.asarray(files)
     k = len(labels)
@@ -103,9 +108,15 @@ def cross_validate(
     folds: list[dict[str, Any]] = []
     split_proba: list[tuple[int, int, np.ndarray, np.ndarray]] = []
     fit_t, pred_t = [], []
-    splits = list(repeated_grouped_kfold(y_file[files], groups_file[files], n_splits, n_repeats, seed))
-    for i, (rep, fold, tr, te) in enumerate(splits):
-        tr_files, te_files = files[tr], files[te]
+    if splits is None:
+        runs = [(rep, fold, files[tr], files[te]) for rep, fold, tr, te
+                in repeated_grouped_kfold(y_file[files], groups_file[files], n_splits, n_repeats, seed)]
+    else:
+        runs = [(0, i, np.intersect1d(tr, files), np.intersect1d(te, files)) for i, (tr, te) in enumerate(splits)]
+        empty = [i for i, (_, _, tr, te) in enumerate(runs) if len(tr) == 0 or len(te) == 0]
+        if empty:
+            raise ConfigError(f"explicit split {empty[0]} has no training or no test files among the CV's files")
+    for i, (rep, fold, tr_files, te_files) in enumerate(runs):
         t0 = time.perf_counter()
         model = fit_on_files(estimator, X, file_index, y_file, tr_files, groups_file, augmented)
         t1 = time.perf_counter()
@@ -120,7 +131,7 @@ def cross_validate(
         if rep == 0:
             oof[te_files] = proba[te_files]
         if progress:
-            progress(i + 1, len(splits))
+            progress(i + 1, len(runs))
     return CVResult(folds, summarize_folds(folds), oof, float(np.mean(fit_t)), float(np.mean(pred_t)), split_proba)
 
 
@@ -153,6 +164,74 @@ def ensemble_cv(members: list[CVResult], y_file: np.ndarray, labels: list[str], 
             oof[te_files] = proba
     return CVResult(folds, summarize_folds(folds), oof, float(sum(m.fit_seconds for m in members)),
                     float(sum(m.predict_seconds for m in members)), split_proba)
+
+
+def _file_predictions(proba: np.ndarray, positive: int | None, threshold: float) -> np.ndarray:
+    if positive is not None and proba.shape[1] == 2:
+        return np.where(proba[:, positive] >= threshold, positive, 1 - positive)
+    return proba.argmax(axis=1)
+
+
+def source_cv_summary(
+    cv: CVResult,
+    splits: Sequence[SourceSplit],
+    y_file: np.ndarray,
+    labels: list[str],
+    *,
+    files: np.ndarray | None = None,
+    positive: int | None = None,
+    threshold: float = 0.5,
+) -> dict[str, Any]:
+    """Pooled and per-source scores of a leave-source-out CV.
+
+    ``splits`` come from :func:`~soundsort.dataset.splits.leave_source_out` on ``y_file[files]`` (positions
+    into ``files``; default every file); ``cv`` is :func:`cross_validate` (or :func:`ensemble_cv`) run on
+    the testable ones, in order. Returns ``{"sources", "tested", "threshold", "pooled": metrics of every
+    held-out prediction together (see :func:`classification_metrics`) plus ``brier``, "per_source": {name:
+    {"files", "tested", "train_files", "accuracy", "unseen_labels"}}}``; for a binary task each source also
+    has ``music_files``, ``non_music_files``, ``music_recall`` (share of its positive-class files called
+    positive) and ``non_music_called_music`` (share of its other files called positive), None where the
+    source has no such files. A source that could not be tested has ``"tested": false`` and its
+    ``reason``. Binary decisions use ``threshold``.
+    """
+    from soundsort.models.calibration import brier_score
+
+    files = np.arange(len(y_file)) if files is None else np.asarray(files)
+    testable = [s for s in splits if s.testable]
+    if not testable:
+        raise ConfigError("no source could be tested (see each source's reason)")
+    if len(testable) != len(cv.split_proba):
+        raise ConfigError(f"{len(testable)} testable sources but {len(cv.split_proba)} CV splits")
+    per_source: dict[str, dict[str, Any]] = {}
+    held_files, held_proba = [], []
+    results = iter(zip(testable, cv.split_proba, cv.folds))
+    for split in splits:
+        entry: dict[str, Any] = {"files": int(len(split.test)), "tested": split.testable}
+        per_source[split.source] = entry
+        if not split.testable:
+            entry["reason"] = split.reason
+            continue
+        _, (_, _, te_files, proba), fold = next(results)
+        if not np.array_equal(te_files, files[split.test]):
+            raise ConfigError(f"CV split for source {split.source!r} tested other files than the source's")
+        y_true = y_file[te_files]
+        y_pred = _file_predictions(proba, positive, threshold)
+        entry.update({"files": int(len(te_files)), "train_files": int(fold.get("n_train_files", len(split.train))),
+                      "accuracy": float(np.mean(y_pred == y_true)), "unseen_labels": list(split.unseen_labels)})
+        if positive is not None:
+            pos, neg = y_true == positive, y_true != positive
+            entry.update({
+                "music_files": int(pos.sum()), "non_music_files": int(neg.sum()),
+                "music_recall": float(np.mean(y_pred[pos] == positive)) if pos.any() else None,
+                "non_music_called_music": float(np.mean(y_pred[neg] == positive)) if neg.any() else None,
+            })
+        held_files.append(te_files)
+        held_proba.append(proba)
+    all_files, all_proba = np.concatenate(held_files), np.concatenate(held_proba)
+    pooled = classification_metrics(y_file[all_files], all_proba, labels, positive=positive, threshold=threshold)
+    pooled["brier"] = brier_score(y_file[all_files], all_proba)
+    return {"sources": len(splits), "tested": len(testable), "threshold": float(threshold) if positive is not None
+            else None, "pooled": pooled, "per_source": per_source}
 
 
 def learning_curve(

@@ -44,6 +44,51 @@ def per_class_table(metrics: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def _share(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
+def source_section(lso: dict[str, Any], head: Sequence[str], *, binary: bool) -> list[str]:
+    """Markdown lines of the leave-source-out results: pooled scores, a per-source table, untested sources."""
+    pooled = lso["pooled"]
+    lines = [f"## Leave-source-out cross-validation ({lso['tested']} of {lso['sources']} sources, file level)", "",
+             "Each fold tests on one whole data source and trains on the others (files sharing a group with the "
+             "test source are left out of training), so these are scores on audio from a source the model "
+             "never saw."
+             + (f" Decisions at threshold {lso['threshold']:.2f}." if binary and lso.get("threshold") is not None
+                else ""), "",
+             f"Pooled out-of-source ({pooled['n']} files, all held-out predictions together):", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head),
+             "| " + " | ".join(_fmt(pooled.get(h)) for h in head) + " |", ""]
+    if binary:
+        lines += ["| source | files | trained on | accuracy | music files | music recall | non-music files "
+                  "| non-music called music |", "|---|---|---|---|---|---|---|---|"]
+    else:
+        lines += ["| source | files | trained on | accuracy | labels not seen in training |", "|---|---|---|---|---|"]
+    untested = []
+    for name, e in lso["per_source"].items():
+        if not e["tested"]:
+            untested.append(f"- {name} ({e['files']} files): not tested: {e['reason']}")
+            continue
+        row = [name, str(e["files"]), str(e["train_files"]), _share(e["accuracy"])]
+        if binary:
+            row += [str(e["music_files"]), _share(e["music_recall"]), str(e["non_music_files"]),
+                    _share(e["non_music_called_music"])]
+        else:
+            row += [", ".join(e["unseen_labels"]) or "–"]
+        lines.append("| " + " | ".join(row) + " |")
+    lines += [""]
+    if untested:
+        lines += untested + [""]
+    if lso.get("members"):
+        lines += ["### Ensemble members, pooled out-of-source (same splits)", "",
+                  "| member | " + " | ".join(head) + " |", "|---|" + "---|" * len(head)]
+        lines += [f"| {name} | " + " | ".join(_fmt(m.get(h)) for h in head) + " |"
+                  for name, m in lso["members"].items()]
+        lines += [""]
+    return lines
+
+
 def write_evaluation(
     run_dir: str | Path,
     *,
@@ -64,9 +109,13 @@ def write_evaluation(
     calibration: dict[str, Any] | None = None,
     operating: dict[str, Any] | None = None,
     figures: Sequence[str] = (),
+    leave_source_out: dict[str, Any] | None = None,
 ) -> Path:
     """Write config.json, metrics.json, confusion matrix (PNG + JSON), PR curve (binary), learning curve,
-    predictions.csv and report.md into ``run_dir``. Returns the report's path."""
+    predictions.csv and report.md into ``run_dir``. Returns the report's path.
+
+    ``leave_source_out`` (from :func:`~soundsort.evaluation.crossval.source_cv_summary`) adds the
+    out-of-source scores, pooled and per source, next to the grouped cross-validation."""
     run = Path(run_dir)
     run.mkdir(parents=True, exist_ok=True)
     write_json(run / "config.json", config)
@@ -83,6 +132,8 @@ def write_evaluation(
         metrics_doc["calibration"] = calibration
     if operating:
         metrics_doc["operating_point"] = operating
+    if leave_source_out:
+        metrics_doc["leave_source_out"] = leave_source_out
     if learning:
         metrics_doc["learning_curve"] = learning
     metrics_doc["failed_files"] = [{"path": p, "reason": r} for p, r in failed]
@@ -134,6 +185,8 @@ def write_evaluation(
                   "|---|" + "---|" * len(head)]
         lines += [f"| {name} | " + " | ".join(_fmt(summ.get(h)) for h in head) + " |" for name, summ in members.items()]
         lines += [""]
+    if leave_source_out:
+        lines += source_section(leave_source_out, head, binary=positive is not None)
     lines += [f"## Overall ({overall['n']} files{', out-of-fold' if cv_summary is not None else ''})", "",
               "| " + " | ".join(head) + " |", "|" + "---|" * len(head),
               "| " + " | ".join(_fmt(overall.get(h)) for h in head) + " |", "",
