@@ -73,7 +73,7 @@ def frames_of(times: np.ndarray, bounds, n: int) -> list[np.ndarray]:
 
 
 def summary_by_hand(s: np.ndarray) -> np.ndarray:
-    """The nine yamnet-music columns of frames s[T, 521], from the definitions (index ranges written out)."""
+    """The ten yamnet-music columns of frames s[T, 521], from the definitions (index ranges written out)."""
     s = s.astype(np.float64)
     mean, peak = s.mean(0), s.max(0)
     music = list(range(132, 277))
@@ -82,7 +82,8 @@ def summary_by_hand(s: np.ndarray) -> np.ndarray:
     nonmusic = [c for c in range(521) if c not in excluded]
     share = np.mean([s[t, musical].max() > s[t, nonmusic].max() for t in range(len(s))])
     return np.array([mean[music].max(), peak[music].max(), mean[0], mean[0:7].max(), mean[24:32].max(),
-                     mean[S.TONAL_CLASSES].max(), mean[nonmusic].max(), mean[494], share])
+                     mean[S.TONAL_CLASSES].max(), mean[nonmusic].max(), mean[494], share,
+                     mean[musical].max()])
 
 
 # ---------------------------------------------------------------------------------------------- the summary
@@ -160,7 +161,7 @@ def test_existing_sets_keep_their_params_exactly() -> None:
 
 
 NEW_SETS = {
-    "yamnet-music": (["music"], None, 9, "yamnet_music_max_of_mean"),
+    "yamnet-music": (["music"], None, 10, "yamnet_music_max_of_mean"),
     "yamnet-scores": (["scores"], ["mean", "max"], 1042, "yamnet_score_132_music_max"),
     "musicnn-msd-tags": (["tags"], ["mean"], 50, "musicnn-msd_tag_hip_hop_mean"),
     "musicnn-mtt-tags": (["tags"], ["mean"], 50, "musicnn-mtt_tag_no_vocals_mean"),
@@ -187,7 +188,7 @@ def test_new_sets_are_registered_with_exact_params() -> None:
     f = get_featurizer("yamnet-music", outputs=["embedding", "music"])
     assert f.params()["outputs"] == ["embedding", "music"] and "score_stats" not in f.params()
     assert f.feature_names()[1023:1025] == ["yamnet_1023_mean", "yamnet_music_max_of_mean"]
-    assert f.output_shape() == (1033,)
+    assert f.output_shape() == (1034,)
     tags = get_featurizer("musicnn-msd-tags", score_stats=["mean", "max"], outputs=["embedding", "tags"])
     assert tags.output_shape() == (300,) and tags.feature_names()[-1] == "musicnn-msd_tag_happy_max"
     assert get_featurizer("yamnet-scores", outputs=["music"]).params().get("score_stats") is None
@@ -220,7 +221,7 @@ def test_bad_outputs_on_musicnn_and_in_combinations() -> None:
     with pytest.raises(ConfigError, match="share column names"):
         get_featurizer("yamnet+yamnet-music", members=[{}, {"outputs": ["embedding", "music"]}])
     comb = get_featurizer("yamnet+yamnet-music+handcrafted")
-    assert isinstance(comb, CombinedFeaturizer) and len(comb.feature_names()) == 1024 + 9 + len(
+    assert isinstance(comb, CombinedFeaturizer) and len(comb.feature_names()) == 1024 + 10 + len(
         comb.members[2].feature_names())
     assert featurizer_from_params(comb.params()).params() == comb.params()
 
@@ -291,7 +292,7 @@ def test_score_outputs_pool_the_frames_of_one_pass() -> None:
                             min_tail_seconds=0.5)
     FakeScoredBackbone.passes = 0
     X = f.segment_vectors(y)
-    assert FakeScoredBackbone.passes == 1 and X.shape == (3, 12 + 2 * 521 + 9) == (3, len(f.feature_names()))
+    assert FakeScoredBackbone.passes == 1 and X.shape == (3, 12 + 2 * 521 + 10) == (3, len(f.feature_names()))
     ref = FakeScoredBackbone().frame_outputs(y, SR)
     emb, sc = ref.arrays["embedding"].astype(np.float64), ref.arrays["scores"].astype(np.float64)
     for i, sel in enumerate(frames_of(ref.times, f.bounds(len(y)), len(y))):
@@ -302,7 +303,7 @@ def test_score_outputs_pool_the_frames_of_one_pass() -> None:
     short = y[: SR // 10]
     got = EmbeddingFeaturizer("test-scored", outputs=["scores"], score_stats=["max"]).segment_vectors(short)
     np.testing.assert_array_equal(got[0], FakeScoredBackbone().frame_outputs(short, SR).arrays["scores"][0])
-    assert EmbeddingFeaturizer("test-scored", outputs=["music"]).segment_vectors(short[:0]).shape == (0, 9)
+    assert EmbeddingFeaturizer("test-scored", outputs=["music"]).segment_vectors(short[:0]).shape == (0, 10)
     with pytest.raises(ConfigError):
         pool_stats(np.zeros((2, 3)), np.array([1.0, 2.0]), [(0, 3)], 3, ["median"])
 
@@ -333,14 +334,14 @@ def test_combination_on_one_backbone_runs_it_once_and_caches_members(tmp_path: P
     alone = [featurize_file(get_featurizer(n), path, cache) for n in ("scored", "scored-music")]
     assert FakeScoredBackbone.passes == 0 and (cache.hits, cache.misses) == (2, 3)
     np.testing.assert_array_equal(got.values[:, :6], alone[0].values)
-    np.testing.assert_array_equal(got.values[:, 6:15], alone[1].values)
+    np.testing.assert_array_equal(got.values[:, 6:16], alone[1].values)
     # computed alone, without the cache: the same numbers (two passes, one each)
     np.testing.assert_array_equal(featurize_file(get_featurizer("scored-music"), path).values, alone[1].values)
     assert FakeScoredBackbone.passes == 1
     # segment_vectors of the combination shares the pass too
     FakeScoredBackbone.passes = 0
     X = comb.segment_vectors(chirp(7.0 * 22050 / SR))
-    assert FakeScoredBackbone.passes == 1 and X.shape[1] == 6 + 9 + 40
+    assert FakeScoredBackbone.passes == 1 and X.shape[1] == 6 + 10 + 40
 
 
 # ---------------------------------------------------------------------------------------------- YAMNet, for real
@@ -372,7 +373,7 @@ def test_yamnet_scores_and_summary_equal_embed_and_scores(yamnet_runs: list[int]
     f = get_featurizer("yamnet-music", outputs=["embedding", "scores", "music"], threads=2)
     X = f.segment_vectors(y)
     assert yamnet_runs == [len(emb.values)]  # one pass, every patch once
-    assert X.shape == (4, 1024 + 1042 + 9) == (4, len(f.feature_names()))
+    assert X.shape == (4, 1024 + 1042 + 10) == (4, len(f.feature_names()))
     E, P = emb.values.astype(np.float64), scores.astype(np.float64)
     for i, sel in enumerate(frames_of(emb.times, f.bounds(len(y)), len(y))):
         np.testing.assert_allclose(X[i, :1024], E[sel].mean(0), rtol=1e-5, atol=1e-6)
@@ -463,7 +464,8 @@ def test_score_threshold_predicts_by_the_score() -> None:
     X = np.array([[0.0, 5.0], [0.05, 1.0], [0.1, 0.0], [0.4, 2.0], [1.0, 3.0], [1.3, 0.0]])
     est = make_model("score-threshold")
     assert isinstance(est, ScoreThresholdClassifier) and est.get_params() == {"column": 0, "threshold": 0.1,
-                                                                            "positive": None}
+                                                                            "positive": None, "mapping": "linear",
+                                                                            "sharpness": 1.0}
     y_names = np.array(["non-music", "music", "non-music", "music", "music", "non-music"])
     assert est.fit(X, y_names) is est
     assert est.classes_.tolist() == ["music", "non-music"] and est.positive_index_ == 0 and est.n_features_in_ == 2
@@ -520,3 +522,23 @@ def test_score_threshold_on_yamnet_music_saves_loads_and_hears_the_tone(tmp_path
                         model_io.TRUSTED_TYPES - {"soundsort.models.zeroshot.ScoreThresholdClassifier"})
     with pytest.raises(ModelError, match="does not trust: soundsort.models.zeroshot.ScoreThresholdClassifier"):
         load_model(tmp_path / "zs")
+
+
+def test_score_threshold_logistic_mapping() -> None:
+    """The logistic mapping moves the score's log-odds so that the threshold sits at 0.5, scaled by sharpness."""
+    from soundsort.models.zeroshot import ScoreThresholdClassifier
+
+    s = np.array([0.0, 0.01, 0.05, 0.1, 0.3, 0.9, 1.0])
+    X = np.c_[s, np.zeros_like(s)]
+    y = ["music", "non-music"] * 3 + ["music"]
+    for k in (1.0, 4.0):
+        est = ScoreThresholdClassifier(threshold=0.1, mapping="logistic", sharpness=k).fit(X, y)
+        p = est.predict_proba(X)[:, est.positive_index_]
+        c = np.clip(s, 1e-6, 1 - 1e-6)
+        np.testing.assert_allclose(p, 1 / (1 + np.exp(-k * (np.log(c / (1 - c)) - np.log(0.1 / 0.9)))), rtol=1e-12)
+        assert p[3] == pytest.approx(0.5) and np.all(np.diff(p) > 0)
+        assert ((p >= 0.5) == (s >= 0.1)).all()  # the same decisions as predict()
+    for bad, match in [(dict(mapping="cubic"), "mapping"), (dict(sharpness=0), "sharpness"),
+                       (dict(sharpness="x"), "sharpness")]:
+        with pytest.raises(ConfigError, match=match):
+            ScoreThresholdClassifier(**bad).fit(X, y)

@@ -72,7 +72,7 @@ from soundsort.features.registry import (
     featurizer_from_params,
     register_featurizer,
 )
-from soundsort.features.scores import MUSIC_SUMMARY, N_AUDIOSET, music_summary, slug
+from soundsort.features.scores import MUSIC_SUMMARY, MUSIC_SUMMARY_VERSION, N_AUDIOSET, music_summary, slug
 
 __all__ = [
     "BLOCK_SECONDS", "EMBEDDING_FEATURE_SETS", "OUTPUTS", "POOLINGS", "SCORE_STATS", "CombinedFeaturizer",
@@ -555,9 +555,12 @@ class EmbeddingFeaturizer(SegmentingFeaturizer):
 
         Plus ``outputs`` when not ``["embedding"]``, and ``score_stats`` when a score output is asked for (an
         embedding-only set's parameters are what they were before outputs existed, and so are its caches).
+        A set with the ``"music"`` output carries :data:`~soundsort.features.scores.MUSIC_SUMMARY_VERSION` as
+        its version, so features cached with other summary columns are never reused.
         """
+        version = max(self.version, MUSIC_SUMMARY_VERSION) if "music" in self.outputs else self.version
         out = {
-            "name": self.name, "version": self.version, "backbone": self.backbone_name,
+            "name": self.name, "version": version, "backbone": self.backbone_name,
             "backbone_options": dict(self.backbone_options), "pooling": self.pooling,
             "sequence_frames": self.sequence_frames, "segment_seconds": self.segment_seconds,
             "hop_seconds": self.hop_seconds, "tail": self.tail, "min_tail_seconds": self.min_tail_seconds,

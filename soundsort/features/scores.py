@@ -42,7 +42,8 @@ import numpy as np
 from soundsort.errors import ConfigError
 
 __all__ = [
-    "CONTEXT_CLASSES", "MUSIC_CLASSES", "MUSIC_EQUIPMENT_CLASSES", "MUSIC_SUMMARY", "NONMUSIC_CLASSES", "N_AUDIOSET", "SILENCE",
+    "CONTEXT_CLASSES", "MUSIC_CLASSES", "MUSIC_EQUIPMENT_CLASSES", "MUSIC_SUMMARY", "MUSIC_SUMMARY_VERSION",
+    "NONMUSIC_CLASSES", "N_AUDIOSET", "SILENCE",
     "SINGING_CLASSES", "SPEECH", "SPEECH_CLASSES", "TONAL_CLASSES", "music_summary", "slug",
 ]
 
@@ -73,15 +74,18 @@ NONMUSIC_CLASSES = np.setdiff1d(np.arange(N_AUDIOSET), np.concatenate([MUSIC_CLA
                                                                        CONTEXT_CLASSES, MUSIC_EQUIPMENT_CLASSES]))
 _MUSICAL = np.concatenate([MUSIC_CLASSES, SINGING_CLASSES])
 
+#: Bumped whenever :data:`MUSIC_SUMMARY` changes (2: ``musical_max_of_mean`` added); the feature-set version
+#: of every set with the ``"music"`` output, so caches and saved models of other columns are told apart.
+MUSIC_SUMMARY_VERSION = 2
 #: The columns of :func:`music_summary`, in order.
 MUSIC_SUMMARY = (
     "music_max_of_mean", "music_max_of_max", "speech_mean", "speechlike_max_of_mean", "singing_max_of_mean",
-    "tonal_max_of_mean", "nonmusic_max_of_mean", "silence_mean", "music_frame_share",
+    "tonal_max_of_mean", "nonmusic_max_of_mean", "silence_mean", "music_frame_share", "musical_max_of_mean",
 )
 
 
 def music_summary(scores: np.ndarray) -> np.ndarray:
-    """The :data:`MUSIC_SUMMARY` of one segment's YAMNet frames ``scores[T, 521]`` (``T >= 1``): float32 ``(9,)``.
+    """The :data:`MUSIC_SUMMARY` of one segment's YAMNet frames ``scores[T, 521]`` (``T >= 1``): float32 ``(10,)``.
 
     Means are taken in float64; see the module docstring for what each column is.
     """
@@ -94,7 +98,7 @@ def music_summary(scores: np.ndarray) -> np.ndarray:
     return np.array([
         mean[MUSIC_CLASSES].max(), peak[MUSIC_CLASSES].max(), mean[SPEECH], mean[SPEECH_CLASSES].max(),
         mean[SINGING_CLASSES].max(), mean[TONAL_CLASSES].max(), mean[NONMUSIC_CLASSES].max(), mean[SILENCE],
-        wins.mean(dtype=np.float64),
+        wins.mean(dtype=np.float64), mean[_MUSICAL].max(),
     ], dtype=np.float32)
 
 

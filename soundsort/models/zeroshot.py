@@ -37,6 +37,11 @@ class ScoreThresholdClassifier(ClassifierMixin, BaseEstimator):
             for none of the speech).
         positive: the class of ``y`` the score speaks for; ``None``: ``"music"`` when ``y`` has that label,
             else the first class (soundsort's music task numbers its classes ``music`` 0, ``non-music`` 1).
+        mapping: how a score becomes the positive class's probability: ``"linear"`` (piecewise linear,
+            below) or ``"logistic"``: ``sigmoid(sharpness * (logit(score) - logit(threshold)))``, the score's
+            log-odds moved so that the threshold sits at 0.5; smooth, so averaged over the frames of a file
+            or a timeline window it behaves like a calibrated head's probability.
+        sharpness: the logistic mapping's slope in log-odds (1: the score's own odds, shifted).
 
     ``fit`` learns only ``classes_`` (the two labels of ``y``), ``positive_index_`` and ``n_features_in_``.
     ``predict_proba`` maps the score monotonically to the positive class's probability, piecewise linearly,
@@ -45,10 +50,13 @@ class ScoreThresholdClassifier(ClassifierMixin, BaseEstimator):
     ROC AUC) and ``--optimize`` operate on the score itself.
     """
 
-    def __init__(self, column: int = 0, threshold: float = 0.1, positive: Any = None) -> None:
+    def __init__(self, column: int = 0, threshold: float = 0.1, positive: Any = None, mapping: str = "linear",
+                 sharpness: float = 1.0) -> None:
         self.column = column
         self.threshold = threshold
         self.positive = positive
+        self.mapping = mapping
+        self.sharpness = sharpness
 
     def _check_params(self) -> tuple[int, float]:
         if isinstance(self.column, bool) or not isinstance(self.column, (int, np.integer)):
@@ -59,6 +67,14 @@ class ScoreThresholdClassifier(ClassifierMixin, BaseEstimator):
             raise ConfigError(f"threshold must be a number, got {self.threshold!r}") from None
         if not 0.0 < threshold < 1.0:
             raise ConfigError(f"threshold must be between 0 and 1 (exclusive), got {self.threshold!r}")
+        if self.mapping not in ("linear", "logistic"):
+            raise ConfigError(f"mapping must be 'linear' or 'logistic', got {self.mapping!r}")
+        try:
+            sharpness = float(self.sharpness)
+        except (TypeError, ValueError):
+            raise ConfigError(f"sharpness must be a number, got {self.sharpness!r}") from None
+        if not np.isfinite(sharpness) or sharpness <= 0:
+            raise ConfigError(f"sharpness must be a positive number, got {self.sharpness!r}")
         return int(self.column), threshold
 
     def _check_X(self, X: Any, *, fitting: bool) -> np.ndarray:
@@ -111,7 +127,13 @@ class ScoreThresholdClassifier(ClassifierMixin, BaseEstimator):
         """``(n, 2)`` probabilities in ``classes_`` order (see the class docstring for the mapping)."""
         _, t = self._check_params()
         s = np.clip(self.score_column(X), 0.0, 1.0)
-        p = np.where(s < t, 0.5 * s / t, 0.5 + 0.5 * (s - t) / (1.0 - t))
+        if self.mapping == "logistic":
+            eps = 1e-6  # keeps log-odds finite at scores of exactly 0 or 1
+            s = np.clip(s, eps, 1.0 - eps)
+            z = float(self.sharpness) * (np.log(s / (1.0 - s)) - np.log(t / (1.0 - t)))
+            p = 1.0 / (1.0 + np.exp(-z))
+        else:
+            p = np.where(s < t, 0.5 * s / t, 0.5 + 0.5 * (s - t) / (1.0 - t))
         out = np.empty((len(s), 2), dtype=np.float64)
         out[:, self.positive_index_] = p
         out[:, 1 - self.positive_index_] = 1.0 - p
@@ -125,8 +147,9 @@ class ScoreThresholdClassifier(ClassifierMixin, BaseEstimator):
 
 
 def _score_threshold(seed: int = 0, n_jobs: int = 1, column: int = 0, threshold: float = 0.1,
-                     positive: Any = None) -> ScoreThresholdClassifier:
-    return ScoreThresholdClassifier(column=column, threshold=threshold, positive=positive)
+                     positive: Any = None, mapping: str = "linear", sharpness: float = 1.0) -> ScoreThresholdClassifier:
+    return ScoreThresholdClassifier(column=column, threshold=threshold, positive=positive, mapping=mapping,
+                                    sharpness=sharpness)
 
 
 register_model("score-threshold", _score_threshold,
