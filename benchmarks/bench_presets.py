@@ -31,7 +31,7 @@ def main() -> None:
     lines = ["| preset | metric | shipped (CV mean ± std) | retrained | max abs Δ probability (files) | retrain s |",
              "|---|---|---|---|---|---:|"]
     for name, ps in PRESETS.items():
-        if not all(p.is_dir() for p in ps.data_paths()):
+        if not all(p.is_dir() for p in ps.data_dirs()):
             print(f"{name}: data not found, skipped", file=sys.stderr)
             continue
         shipped = json.loads((ps.output() / "model.json").read_text())

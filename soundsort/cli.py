@@ -170,7 +170,9 @@ def train(
         task, features, model, group_pattern, notes = ps.task, ps.features, ps.model, ps.group_pattern, ps.notes
         feature_param = [f"{k}={json.dumps(v)}" for k, v in ps.feature_params.items()] + list(feature_param or [])
         param = [f"{k}={json.dumps(v)}" for k, v in ps.model_params.items()] + list(param or [])
-        data = data or ps.data_paths()
+        if not data:  # the recipe's own data, and its own way of measuring (on other data: what was asked)
+            data = ps.data_paths()
+            cv = ps.cv if cv == "grouped" else cv
         output = output or ps.output()
     if not data:
         _fail("give at least one dataset folder (or --preset)")

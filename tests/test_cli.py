@@ -82,8 +82,11 @@ def test_preset_recipe_on_other_data(example_data: Path, tmp_path: Path) -> None
                   str(tmp_path / "runs"), "--no-learning-curve", "--no-embedding-map", "--no-profile", "-j", "1")
     assert res.returncode == 0, res.stderr
     card = json.loads((out / "model.json").read_text())
-    assert card["featurizer"] == "yamnet" and card["featurizer_params"]["segment_seconds"] == 0.48
-    assert card["model"] == "logreg" and card["model_params"] == {"C": 0.1}
+    assert card["featurizer"] == ps.features == "yamnet-music"
+    assert card["featurizer_params"]["segment_seconds"] == 0.96 and card["featurizer_params"]["hop_seconds"] == 0.48
+    assert card["model"] == "score-threshold" and card["model_params"]["column"] == 9
+    assert card["model_params"]["threshold"] == 0.1 and card["model_params"]["mapping"] == "logistic"
+    assert "leave_source_out" not in card["metrics"]  # one root of other data: the grouped CV it asked for
     assert card["training_data"]["files"] == 24
     bad = run_cli("train", "--preset", "no-such-preset", str(example_data), "-o", str(tmp_path / "m2"))
     assert bad.returncode != 0 and "unknown preset 'no-such-preset'" in bad.stderr
