@@ -1,10 +1,16 @@
-"""Atomic file writes: write to a temporary file in the same folder, fsync, then rename over the target."""
+"""Atomic file writes: write to a temporary file in the same folder, fsync, then rename over the target.
+
+The temporary file is ``.NAME.PID.XXXXXXXX.tmp`` beside ``NAME``. A process killed while it writes (kill -9)
+leaves it behind; :func:`stale_temporaries` finds those whose process is gone, for the next run to remove.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,7 +25,7 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "w", **kwargs: Any) ->
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, mode, **kwargs) as fh:
             yield fh
@@ -33,6 +39,60 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "w", **kwargs: Any) ->
         except FileNotFoundError:
             pass
         raise
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # it exists (another user's)
+        return True
+    return True
+
+
+def stale_temporaries(path: str | os.PathLike[str], *, min_age: float = 60.0) -> list[Path]:
+    """Temporary files :func:`atomic_open` left beside ``path`` in runs that were killed.
+
+    ``.NAME.PID.XXXXXXXX.tmp`` counts when process PID is gone; a name without a PID (written by an older
+    soundsort) when it has not changed for ``min_age`` seconds.
+    """
+    target = Path(path)
+    pattern = re.compile(r"^\." + re.escape(target.name) + r"\.(?:(\d+)\.)?[a-z0-9_]{8}\.tmp$")
+    found = []
+    try:
+        entries = list(os.scandir(target.parent if str(target.parent) else "."))
+    except OSError:
+        return []
+    for entry in entries:
+        m = pattern.match(entry.name)
+        if not m or not entry.is_file(follow_symlinks=False):
+            continue
+        if m.group(1) is not None:
+            if _alive(int(m.group(1))):
+                continue
+        else:
+            try:
+                if time.time() - entry.stat(follow_symlinks=False).st_mtime < min_age:
+                    continue
+            except OSError:
+                continue
+        found.append(target.parent / entry.name)
+    return sorted(found)
+
+
+def remove_stale_temporaries(path: str | os.PathLike[str]) -> list[Path]:
+    """Remove what :func:`stale_temporaries` finds; returns what was removed."""
+    removed = []
+    for p in stale_temporaries(path):
+        try:
+            p.unlink()
+            removed.append(p)
+        except OSError:
+            continue
+    return removed
 
 
 def _umask() -> int:

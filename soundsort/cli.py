@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from soundsort.errors import SoundsortError
+from soundsort.errors import SoundsortError, display_path, os_reason
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Music vs non-music detection and genre classification for audio files and collections.")
@@ -41,6 +41,17 @@ def _outline(msg: str) -> None:
     """One unwrapped line on stdout, flushed at once (a log a person or a script can follow)."""
     sys.stdout.write(msg + "\n")
     sys.stdout.flush()
+
+
+def _clean_leftovers(path: Path) -> None:
+    """Remove the temporary files a killed run left beside ``path`` (see :mod:`soundsort.atomic`), saying so."""
+    from soundsort.atomic import remove_stale_temporaries
+
+    removed = remove_stale_temporaries(path)
+    if removed:
+        _errline(f"soundsort: {display_path(path)}: removed {len(removed)} temporary file"
+                 f"{'s' if len(removed) > 1 else ''} left by an interrupted run "
+                 f"({', '.join(display_path(p.name) for p in removed)})")
 
 
 def _fail(msg: str, code: int = 1) -> None:
@@ -104,7 +115,8 @@ def index(
                             jobs=jobs, progress=update)
     target = output or Path("soundsort-index.json")
     if target.exists() and not overwrite:
-        _fail(f"{target}: already exists (use --overwrite to replace it, or --output)")
+        _fail(f"{display_path(target)}: already exists (use --overwrite to replace it, or --output)")
+    _clean_leftovers(target)
     idx.save(target)
     table = Table(title=f"{len(idx.items)} files, {len(idx.label_map)} labels")
     table.add_column("label")
@@ -117,7 +129,7 @@ def index(
     out.print(table)
     out.print("sources: " + ", ".join(f"{name} ({n} files)" for name, n in idx.summary()["sources"].items()))
     for s in idx.skipped:
-        _errline(f"skipped {s.path}: {s.reason}")
+        _errline(f"skipped {display_path(s.path)}: {s.reason}")
     out.print(f"index written to {target}" + (f" ({len(idx.skipped)} files skipped)" if idx.skipped else ""))
 
 
@@ -278,7 +290,7 @@ def predict(
     if fmt not in ("table", "json", "csv"):
         _fail(f"unknown format {fmt!r} (table, json, csv)")
     predictor = Predictor(model)
-    paths = list(_expand(files))
+    paths, unlisted = _expand(files)
     results, failures = _each_file(paths, predictor.predict_file, "predicting")
     labels = predictor.card.labels
     if fmt == "table":
@@ -288,7 +300,7 @@ def predict(
         for c in labels:
             table.add_column(f"p({c})", justify="right")
         for r in results:
-            table.add_row(r.path, r.label, *[f"{r.probabilities[c]:.3f}" for c in labels])
+            table.add_row(display_path(r.path), r.label, *[f"{r.probabilities[c]:.3f}" for c in labels])
         if output:
             _fail("--output needs --format json or csv")
         out.print(table)
@@ -306,7 +318,7 @@ def predict(
                 w.writerow([r.path, r.label, *[f"{r.probabilities[c]:.4f}" for c in labels]])
         _emit(buf.getvalue(), output)
     if failures:
-        _errline(f"{failures} of {len(paths)} files failed")
+        _errline(f"{failures} of {len(paths) + unlisted} files failed")
         raise typer.Exit(1)
 
 
@@ -318,22 +330,23 @@ def _each_file(paths: list[Path], fn, what: str) -> tuple[list, int]:
             try:
                 results.append(fn(path))
             except SoundsortError as exc:
+    failures += unlisted
                 failures += 1
                 _errline(f"soundsort: {exc}")
             update(i + 1, len(paths), path)
     return results, failures
 
 
-def _expand(items: list[Path]) -> Iterator[Path]:
-    """Files as given; folders walked recursively for audio files (sorted)."""
-    from soundsort.audio import is_audio_path
+def _expand(items: list[Path]) -> tuple[list[Path], int]:
+    """Files as given; folders walked recursively for audio files (sorted; see
+    :mod:`soundsort.audio.files`). A folder that cannot be listed is one line on stderr; returns the files
+    and how many such folders there were (they count as failures)."""
+    from soundsort.audio.files import find_audio
 
-    for item in items:
-        if item.is_dir():
-            yield from sorted(p for p in item.rglob("*") if p.is_file() and is_audio_path(p)
-                              and not any(part.startswith(".") for part in p.relative_to(item).parts))
-        else:
-            yield item
+    found = find_audio(items)
+    for folder, reason in found.unlisted:
+        _errline(f"soundsort: {display_path(folder)}: {reason}")
+    return found.files, len(found.unlisted)
 
 
 def _emit(text: str, output: Path | None) -> None:
@@ -343,7 +356,8 @@ def _emit(text: str, output: Path | None) -> None:
         return
     from soundsort.atomic import atomic_open
 
-    with atomic_open(output, "w", encoding="utf-8") as fh:
+    _clean_leftovers(output)
+    with atomic_open(output, "w", encoding="utf-8", errors="surrogateescape") as fh:
         fh.write(text)
 
 
@@ -358,6 +372,12 @@ def _jobs(jobs: int, n_files: int) -> int:
 
 def _classifier_factory(model: Optional[Path], genre_model: Optional[Path], genre: bool, min_segment: float,
                         top_k: int, threads: Optional[int]):
+            except MemoryError:
+                failures += 1
+                _errline(f"soundsort: {display_path(path)}: out of memory")
+            except Exception as exc:  # a library failure on one file must not end the batch
+                failures += 1
+                _errline(f"soundsort: {display_path(path)}: {type(exc).__name__}: {str(exc)[:200]}")
     import functools
 
     from soundsort.inference.classify import ClassifyConfig, Classifier
@@ -404,13 +424,15 @@ def classify(
         _fail("--output needs --format json, jsonl or csv")
     if resume and output is None:
         _fail("--resume needs --output")
-    files = [str(p) for p in _expand(paths)]
+    found, unlisted = _expand(paths)
+    files = [str(p) for p in found]
     if not files:
-        _fail("no audio files found in " + ", ".join(map(str, paths)))
+        _fail("no audio files found in " + ", ".join(display_path(p) for p in paths))
     jobs = _jobs(jobs, len(files))
     factory = _classifier_factory(model, genre_model, genre, min_segment, top_k, 1 if jobs > 1 else None)
     factory()  # load the models once here: a broken model fails now, with one line, not once per file
-    writer = None if fmt == "table" else ResultWriter(fmt, output, resume=resume, overwrite=overwrite)
+    writer = None if fmt == "table" else ResultWriter(fmt, output, resume=resume, overwrite=overwrite,
+                                                      log=_errline)
     todo = [f for f in files if writer is None or f not in writer.done]
     if writer is not None and len(todo) < len(files):
         _errline(f"resuming: {len(files) - len(todo)} of {len(files)} files already done")
@@ -419,7 +441,7 @@ def classify(
     def on_result(rec: dict) -> None:
         if verbose:
             for warning in rec.get("warnings") or []:
-                _errline(f"soundsort: {rec['path']}: warning: {warning}")
+                _errline(f"soundsort: {display_path(rec['path'])}: warning: {warning}")
         if rec["status"] != "ok":
             _errline(f"soundsort: {rec['error']}")
         elif write_tags and rec.get("genre"):
@@ -437,8 +459,11 @@ def classify(
     failed = _classify_batch(todo, factory, jobs, on_result, writer)
     if fmt == "table":
         _print_classify_table(records)
-    if failed:
-        _errline(f"{failed} of {len(todo)} files failed")
+    if failed or unlisted:
+        _errline(f"{failed + unlisted} of {len(todo) + unlisted} files failed")
+    if tag_failures:
+        _errline(f"tags not written to {tag_failures} of {len(todo)} files")
+    if failed or unlisted or tag_failures:
         raise typer.Exit(1)
 
 
@@ -453,8 +478,10 @@ def _classify_batch(todo: list[str], factory, jobs: int, on_result, writer) -> i
         if writer is not None:
             writer.close()
     return failed
+    tag_failures = 0
 
 
+        nonlocal tag_failures
 def _print_classify_table(records: list[dict]) -> None:
     table = Table(title="soundsort classify")
     for col, just in (("file", "left"), ("length", "right"), ("music", "right"), ("timeline", "left"),
@@ -466,9 +493,11 @@ def _print_classify_table(records: list[dict]) -> None:
         timeline = "\n".join(f"{_mmss(s['start'])}–{_mmss(s['end'])} {s['label']} ({s['confidence']:.2f})"
                               for s in r["timeline"][:12])
         if len(r["timeline"]) > 12:
+                tag_failures += 1
             timeline += f"\n… {len(r['timeline']) - 12} more"
         genre = "\n".join(f"{g['label']} {g['probability']:.2f}" for g in r["genre"]) if r.get("genre") else "–"
-        table.add_row(Path(r["path"]).name, _mmss(r["duration"]), f"{100 * r['music_share']:.0f}%", timeline, genre)
+        table.add_row(display_path(Path(r["path"]).name), _mmss(r["duration"]), f"{100 * r['music_share']:.0f}%",
+                      timeline, genre)
     out.print(table)
 
 
@@ -498,25 +527,40 @@ def organize(
     Classification results are kept in DEST/.soundsort-organize.jsonl, so an interrupted run resumes.
     """
     from soundsort.inference.batch import ResultWriter, read_records
-    from soundsort.inference.organize import clean_temporaries, execute, plan
+    from soundsort.inference.organize import MODES, clean_temporaries, place, plan
 
     if by != "genre":
         _fail(f"--by {by!r} is not supported (genre)")
     if not src.is_dir():
-        _fail(f"{src}: not a folder")
-    dest_real = dest.resolve()
-    files = [str(p) for p in _expand([src]) if dest_real not in p.resolve().parents]  # never re-sort DEST
+        _fail(f"{display_path(src)}: not a folder")
+    src_real, dest_real = os.path.realpath(src), os.path.realpath(dest)
+    if dest_real == src_real or src_real.startswith(dest_real.rstrip(os.sep) + os.sep):
+        what = "is the source folder" if dest_real == src_real else "holds the source folder"
+        _fail(f"{display_path(dest)}: the destination {what}: give a destination outside "
+              f"{display_path(src)} (or a new folder inside it)")
+    found, unlisted = _expand([src])
+    inside = dest_real.rstrip(os.sep) + os.sep
+    files = [str(p) for p in found if not os.path.realpath(p).startswith(inside)]  # never re-sort DEST
     state = dest / ".soundsort-organize.jsonl"
     jobs = _jobs(jobs, len(files))
     factory = _classifier_factory(model, genre_model, True, 2.0, 3, 1 if jobs > 1 else None)
     factory()
     records: dict[str, dict] = {}
-    if state.exists():
-        records = {r["path"]: r for r in read_records(state, "jsonl") if r.get("status") == "ok"}
+    writer = None
+    try:
+        if state.exists():
+            records = {r["path"]: r for r in read_records(state, "jsonl") if r.get("status") == "ok"}
+        if not dry_run:
+            dest.mkdir(parents=True, exist_ok=True)
+            removed = clean_temporaries(dest)
+            if removed:
+                _errline(f"soundsort: {display_path(dest)}: removed {len(removed)} partial cop"
+                         f"{'y' if len(removed) == 1 else 'ies'} left by an interrupted run "
+                         f"({', '.join(display_path(p.name) for p in removed[:3])}{', ...' if len(removed) > 3 else ''})")
+            writer = ResultWriter("jsonl", state, resume=True, log=_errline)
+    except OSError as exc:
+        _fail(f"{display_path(exc.filename or dest)}: cannot write the destination ({os_reason(exc)})")
     todo = [f for f in files if f not in records]
-    writer = None if dry_run else ResultWriter("jsonl", state, resume=True)
-    if not dry_run:
-        dest.mkdir(parents=True, exist_ok=True)
 
     def on_result(rec: dict) -> None:
         if rec["status"] != "ok":
@@ -525,30 +569,38 @@ def organize(
         if writer is not None:
             writer.add(rec)
 
-    failed = _classify_batch(todo, factory, jobs, on_result, writer)
+    failed = _classify_batch(todo, factory, jobs, on_result, writer) + unlisted
     actions = plan([records[f] for f in files if f in records], dest, mode=mode, min_confidence=min_confidence,
                    non_music=non_music)
     counts: dict[str, int] = {}
     for act in actions:
         if act.kind == "leave":
-            _outline(f"leave  {act.src}  ({act.reason})")
+            _outline(f"leave  {shown}  ({act.reason})")
             counts["left"] = counts.get("left", 0) + 1
             continue
         if dry_run:
-            _outline(f"{act.kind:5s}  {act.src} -> {act.folder}/  ({act.reason})")
+            _outline(f"{act.kind:5s}  {shown} -> {display_path(act.folder)}/  ({act.reason})")
             counts[act.kind] = counts.get(act.kind, 0) + 1
             continue
-        if not act.src.exists():
+        if not os.path.lexists(act.src):
             continue  # moved by an earlier run
-        clean_temporaries(act.folder)
+    if mode not in MODES:
+        _fail(f"--mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if non_music not in ("leave", "aside"):
+        _fail(f"--non-music must be 'leave' or 'aside', got {non_music!r}")
         try:
-            final = execute(act)
+            final, already = place(act)
         except OSError as exc:
-            _errline(f"soundsort: {act.src}: cannot {act.kind} ({exc.strerror or exc})")
+            _errline(f"soundsort: {shown}: cannot {act.kind} to {display_path(act.folder)} ({os_reason(exc)})")
             failed += 1
             continue
-        _outline(f"{act.kind:5s}  {act.src} -> {final}  ({act.reason})")
-        counts[act.kind] = counts.get(act.kind, 0) + 1
+        note = ""
+        if already:
+            note = "; already there: identical content" + (", source removed" if act.kind == "move" else "")
+            counts["already there"] = counts.get("already there", 0) + 1
+        else:
+            counts[act.kind] = counts.get(act.kind, 0) + 1
+        _outline(f"{act.kind:5s}  {shown} -> {display_path(final)}  ({act.reason}{note})")
     _errline(("plan: " if dry_run else "done: ") + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
     if failed:
         _errline(f"{failed} files failed")
@@ -568,24 +620,25 @@ def tags(
     from dataclasses import asdict
 
     from soundsort.inference.tags import TAGGERS, Tagger
+        shown = display_path(act.src)
 
     if fmt not in ("table", "json"):
         _fail(f"unknown format {fmt!r} (table, json)")
     tg = Tagger(tuple(tagger) if tagger else TAGGERS, top_k=top)
-    paths = list(_expand(files))
+    paths, unlisted = _expand(files)
     results, failures = _each_file(paths, tg.tag_file, "tagging")
     if fmt == "json":
         _emit(json.dumps([asdict(r) for r in results], indent=2) + "\n", None)
     else:
         for r in results:
-            table = Table(title=f"{r.path} ({r.duration:.1f} s)", title_justify="left")
+            table = Table(title=f"{display_path(r.path)} ({r.duration:.1f} s)", title_justify="left")
             for name in r.tags:
                 table.add_column(name)
             for row in zip(*r.tags.values()):
                 table.add_row(*[f"{t} {s:.2f}" for t, s in row])
             out.print(table)
     if failures:
-        _errline(f"{failures} of {len(paths)} files failed")
+        _errline(f"{failures} of {len(paths) + unlisted} files failed")
         raise typer.Exit(1)
 
 
@@ -612,6 +665,7 @@ def demo(
     jobs: Annotated[int, typer.Option("--jobs", "-j")] = 2,
 ) -> None:
     """Generate example audio and run the main job on it: music timeline and genre with the bundled models."""
+    failures += unlisted
     import soundfile as sf
 
     from soundsort.examples import have_espeak, make_mixed_recording, synth_music, synth_noise, synth_speech
@@ -660,7 +714,14 @@ app.command("tune")(_tune)
 
 
 def main() -> None:
-    """Entry point: run the app, turning soundsort errors into one line and a non-zero exit."""
+    """Entry point: run the app, turning soundsort errors into one line and a non-zero exit.
+
+    File names that are not UTF-8 reach stdout as the bytes they are (as ``ls`` prints them), never as an
+    encoding error. An error soundsort did not foresee is still one line (``SOUNDSORT_DEBUG=1`` shows the
+    traceback).
+    """
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(errors="surrogateescape")
     try:
         app()
     except SoundsortError as exc:
@@ -673,3 +734,14 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    except OSError as exc:
+        if os.environ.get("SOUNDSORT_DEBUG") == "1":
+            raise
+        where = f"{display_path(exc.filename)}: " if exc.filename is not None else ""
+        _errline(f"soundsort: {where}{os_reason(exc)}")
+        sys.exit(1)
+    except Exception as exc:
+        if os.environ.get("SOUNDSORT_DEBUG") == "1":
+            raise
+        _errline(f"soundsort: unexpected error ({type(exc).__name__}: {exc}); SOUNDSORT_DEBUG=1 shows where")
+        sys.exit(1)

@@ -429,13 +429,17 @@ def _track(flag: bool | None, run_dir: Path, runs_dir: str | Path, *, name: str,
         log_run(run_dir, name=name, params=params, metrics=metrics, runs_dir=runs_dir)
 
 
-def featurizer_for(card: ModelCard) -> Any:
-    """Rebuild the featurizer a model was trained with, and check it matches exactly."""
+def featurizer_for(card: ModelCard, folder: str | Path | None = None) -> Any:
+    """Rebuild the featurizer a model was trained with, and check it matches exactly (errors name ``folder``)."""
     try:
         featurizer = featurizer_from_params(card.featurizer_params)
     except ConfigError as exc:
-        raise ModelError(f"cannot rebuild the model's features: {exc.reason}") from None
-    check_featurizer(card, featurizer.name, featurizer.params())
+        raise ModelError(f"model.json: featurizer_params: cannot rebuild the model's features: {exc.reason}",
+                         folder) from None
+    except Exception as exc:  # a card's parameters reach feature code as keyword arguments: any may be wrong
+        raise ModelError(f"model.json: featurizer_params: cannot rebuild the model's features "
+                         f"({type(exc).__name__}: {exc})", folder) from None
+    check_featurizer(card, featurizer.name, featurizer.params(), folder)
     return featurizer
 
 
@@ -504,7 +508,9 @@ class FilePrediction:
 class Predictor:
     """A loaded model (or ensemble) ready to predict files: loads once, predicts many."""
 
-    def __init__(self, model_dir: str | Path, *, cache: bool = False) -> None:
+    def __init__(self, model_dir: str | Path, *, cache: bool = False, _depth: int = 0) -> None:
+        import os
+
         from soundsort.models.io import is_ensemble
 
         self.estimator, self.card = load_model(model_dir)
@@ -512,19 +518,33 @@ class Predictor:
         self.members: list[Predictor] = []
         if is_ensemble(self.card):
             self.method = self.card.model_params["method"]
-            self.members = [Predictor(Path(model_dir) / m, cache=cache) for m in self.card.model_params["members"]]
+            top = os.path.realpath(folder)
+            for i, m in enumerate(self.card.model_params["members"]):
+                real = os.path.realpath(folder / m)
+                if os.path.dirname(real) != top:  # e.g. a symlink to another folder
+                    raise ModelError(f"model.json: model_params.members[{i}]: member {m!r} is not a sub-folder of "
+                                     "the ensemble's folder", folder)
+                self.members.append(Predictor(folder / m, cache=cache, _depth=_depth + 1))
             for m in self.members:
                 if m.card.labels != self.card.labels:
+#: Ensembles of ensembles nest at most this deep (a member folder linked back to its parent would be endless).
+MAX_ENSEMBLE_DEPTH = 4
+
+
                     raise ModelError("ensemble member has other labels than the ensemble", Path(model_dir))
             self.featurizer = None
         else:
-            self.featurizer = featurizer_for(self.card)
+            self.featurizer = featurizer_for(self.card, model_dir)
 
     def segment_proba(self, path: str | Path) -> tuple[np.ndarray, np.ndarray]:
         """``(times[n, 2], probabilities[n, K])`` of the file's analysis segments."""
         if self.members:
             from soundsort.models.ensembles import combine
 
+            folder = Path(model_dir)
+            if _depth >= MAX_ENSEMBLE_DEPTH:
+                raise ModelError(f"ensembles nested more than {MAX_ENSEMBLE_DEPTH} deep (a member folder linked "
+                                 "back to a parent?)", folder)
             parts = [m.segment_proba(path) for m in self.members]
             n = min(len(p) for _, p in parts)  # members on other sample rates may differ by one tail segment
             return parts[0][0][:n], combine([p[:n] for _, p in parts], self.method)

@@ -83,7 +83,7 @@ def test_preset_recipe_on_other_data(example_data: Path, tmp_path: Path) -> None
     assert res.returncode == 0, res.stderr
     card = json.loads((out / "model.json").read_text())
     assert card["featurizer"] == ps.features == "yamnet-music"
-    assert card["featurizer_params"]["segment_seconds"] == 0.96 and card["featurizer_params"]["hop_seconds"] == 0.48
+    assert card["featurizer_params"]["segment_seconds"] == 0.48 == card["featurizer_params"]["hop_seconds"]
     assert card["model"] == "score-threshold" and card["model_params"]["column"] == 9
     assert card["model_params"]["threshold"] == 0.1 and card["model_params"]["mapping"] == "logistic"
     assert "leave_source_out" not in card["metrics"]  # one root of other data: the grouped CV it asked for

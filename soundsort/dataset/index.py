@@ -36,7 +36,7 @@ from soundsort.atomic import write_json
 from soundsort.audio.decode import info as audio_info
 from soundsort.audio.decode import is_audio_path
 from soundsort.audio.decode import stream as audio_stream
-from soundsort.errors import AudioError, ConfigError, DatasetError
+from soundsort.errors import AudioError, ConfigError, DatasetError, os_reason
 
 #: Version of the saved index format; :meth:`DatasetIndex.load` refuses newer ones.
 INDEX_VERSION = 1
@@ -78,10 +78,21 @@ def _hidden(name: str) -> bool:
     return name.startswith(".")
 
 
-def _walk_audio(folder: Path) -> list[Path]:
-    """Audio files anywhere under ``folder``, hidden files and folders skipped, sorted."""
+def _walk_audio(folder: Path, unlisted: list[tuple[Path, str]] | None = None) -> list[Path]:
+    """Audio files anywhere under ``folder``, hidden files and folders skipped, sorted.
+
+    Every entry with an audio name counts, also one that is no regular file (a FIFO, a broken link): the
+    check of each file says what it is. A folder that cannot be listed (too deep for the system's path
+    limit, no permission) is added to ``unlisted`` with the reason.
+    """
     found: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(folder):
+
+    def onerror(exc: OSError) -> None:
+        if unlisted is not None:
+            unlisted.append((Path(exc.filename if exc.filename is not None else folder),
+                             f"cannot list folder: {os_reason(exc)}"))
+
+    for dirpath, dirnames, filenames in os.walk(folder, onerror=onerror):
         dirnames[:] = [d for d in dirnames if not _hidden(d)]
         for name in filenames:
             if not _hidden(name) and is_audio_path(name):
@@ -90,18 +101,21 @@ def _walk_audio(folder: Path) -> list[Path]:
     return found
 
 
-def discover(root: PathLike, *, label_paths: dict[str, list[str]] | None = None) -> list[tuple[Path, str]]:
+def discover(root: PathLike, *, label_paths: dict[str, list[str]] | None = None,
+             unlisted: list[tuple[Path, str]] | None = None) -> list[tuple[Path, str]]:
     """List ``(file, label)`` pairs under ``root``, sorted by label then path.
 
     Labels are the names of ``root``'s first-level sub-folders; files at any depth inside a label
     folder belong to it. Only audio extensions count; hidden files and folders are skipped. With
     ``label_paths`` (``{label: [folder relative to root, ...]}``) the labels come from that mapping
-    instead (see :func:`discover_mapped`). Raises :class:`DatasetError` when ``root`` is missing or
-    has no label folder with audio in it.
+    instead (see :func:`discover_mapped`). Folders that cannot be listed are added to ``unlisted``
+    (``(folder, reason)``). Raises :class:`DatasetError` when ``root`` is missing or has no label folder
+    with audio in it.
     """
     base = Path(root).expanduser().absolute()
     if label_paths is not None:
-        return discover_mapped({lab: [base / p for p in _as_list(dirs)] for lab, dirs in label_paths.items()})
+        return discover_mapped({lab: [base / p for p in _as_list(dirs)] for lab, dirs in label_paths.items()},
+                               unlisted=unlisted)
     if not base.exists():
         raise DatasetError("dataset folder not found", base)
     if not base.is_dir():
@@ -111,7 +125,7 @@ def discover(root: PathLike, *, label_paths: dict[str, list[str]] | None = None)
     if not label_dirs:
         raise DatasetError("no label folders (expected one sub-folder per label)", base)
     for label_dir in label_dirs:
-        pairs.extend((f, label_dir.name) for f in _walk_audio(label_dir))
+        pairs.extend((f, label_dir.name) for f in _walk_audio(label_dir, unlisted))
     if not pairs:
         raise DatasetError(f"no audio files in any of the {len(label_dirs)} label folders", base)
     return sorted(pairs, key=lambda pl: (pl[1], pl[0].as_posix()))
@@ -123,7 +137,8 @@ def _as_list(dirs: PathLike | Sequence[PathLike]) -> list[PathLike]:
     return list(dirs)
 
 
-def discover_mapped(mapping: LabelMapping) -> list[tuple[Path, str]]:
+def discover_mapped(mapping: LabelMapping, *, unlisted: list[tuple[Path, str]] | None = None
+                    ) -> list[tuple[Path, str]]:
     """List ``(file, label)`` pairs for ``{label: [folder, ...]}``, sorted by label then path.
 
     Every audio file under each folder (any depth, hidden ones skipped) gets that folder's label.
@@ -143,7 +158,7 @@ def discover_mapped(mapping: LabelMapping) -> list[tuple[Path, str]]:
             folder = Path(d).expanduser().absolute()
             if not folder.is_dir():
                 raise DatasetError(f"folder for label {label!r} not found", folder)
-            for f in _walk_audio(folder):
+            for f in _walk_audio(folder, unlisted):
                 prev = owner.setdefault(f, label)
                 if prev != label:
                     raise DatasetError(f"file is under two labels: {prev!r} and {label!r}", f)
@@ -546,10 +561,11 @@ def build_index(
         raise ConfigError(f"jobs must be a positive integer, got {jobs!r}")
     pattern = _compile_pattern(group_pattern)
     root = _index_root(root_or_mapping, label_paths)
+    unlisted: list[tuple[Path, str]] = []
     if isinstance(root_or_mapping, Mapping):
-        pairs = discover_mapped(root_or_mapping)
+        pairs = discover_mapped(root_or_mapping, unlisted=unlisted)
     else:
-        pairs = discover(root, label_paths=label_paths)
+        pairs = discover(root, label_paths=label_paths, unlisted=unlisted)
     csv_groups = read_groups_csv(groups_csv, root) if groups_csv is not None else {}
     if isinstance(root_or_mapping, Mapping):
         defaults = [(Path(d), Path(os.path.abspath(d)).parent.name)
@@ -590,7 +606,7 @@ def build_index(
                 _tick(i)
 
     items: list[IndexItem] = []
-    skipped: list[SkippedFile] = []
+    skipped: list[SkippedFile] = [SkippedFile(_rel(folder, root), reason) for folder, reason in unlisted]
     for (f, label), res in zip(pairs, results):
         rel = _rel(f, root)
         if isinstance(res, str) or res is None:

@@ -6,6 +6,11 @@
   ``csv`` are rewritten atomically (temporary file + rename) at most every ``flush_seconds``, and at the
   end. A crash leaves a valid file holding the results so far.
 * ``resume``: files already in the output with ``status: "ok"`` are skipped; failed ones are tried again.
+* A temporary file a killed run left beside the output (``.NAME.PID.*.tmp``) is removed by the next run,
+  which says so.
+* File names that are not UTF-8 are written as the bytes they are (``surrogateescape``), so a resumed run
+  finds them again.
+* Worker processes die with the process that started them, whatever kills it (see :func:`_init_worker`).
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, TextIO
 
-from soundsort.atomic import atomic_open
+from soundsort.atomic import atomic_open, remove_stale_temporaries
+from soundsort.errors import display_path
 from soundsort.errors import ConfigError, SoundsortError
 from soundsort.inference.schema import CSV_COLUMNS, to_csv_row
 
@@ -32,7 +38,7 @@ def read_records(path: Path, fmt: str) -> list[dict[str, Any]]:
     """Records already in an output file (a torn last ``jsonl`` line from a crash is ignored)."""
     if not path.exists():
         return []
-    text = path.read_text(encoding="utf-8")
+    text = path.read_text(encoding="utf-8", errors="surrogateescape")
     if fmt == "jsonl":
         out = []
         for line in text.splitlines():
@@ -55,9 +61,16 @@ class ResultWriter:
     """Writes records to a file (atomically / appending) or to stdout, in one of :data:`FORMATS`."""
 
     def __init__(self, fmt: str, output: Path | None, *, resume: bool = False, overwrite: bool = False,
-                 flush_seconds: float = 1.0, stream: TextIO | None = None) -> None:
+                 flush_seconds: float = 1.0, stream: TextIO | None = None,
+                 log: Callable[[str], None] | None = None) -> None:
         if fmt not in FORMATS:
             raise ConfigError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+        if output is not None:
+            removed = remove_stale_temporaries(output)
+            if removed and log is not None:
+                log(f"soundsort: {display_path(output)}: removed {len(removed)} temporary file"
+                    f"{'s' if len(removed) > 1 else ''} left by an interrupted run "
+                    f"({', '.join(display_path(p.name) for p in removed)})")
         self.fmt, self.output, self.flush_seconds = fmt, output, flush_seconds
         self.stream = stream or sys.stdout
         self.records: list[dict[str, Any]] = []
@@ -83,11 +96,11 @@ class ResultWriter:
         if output is not None and fmt == "jsonl":
             if not output.exists():
                 self._rewrite()
-            self._jsonl = open(output, "a", encoding="utf-8")
+            self._jsonl = open(output, "a", encoding="utf-8", errors="surrogateescape")
 
     def _rewrite(self) -> None:
         assert self.output is not None
-        with atomic_open(self.output, "w", encoding="utf-8", newline="") as fh:
+        with atomic_open(self.output, "w", encoding="utf-8", errors="surrogateescape", newline="") as fh:
             self._dump(fh)
         self._last_flush = time.monotonic()
 
@@ -138,12 +151,45 @@ class ResultWriter:
 # -------------------------------------------------------------------------------------------------- workers
 
 _WORKER: Any = None
+_PR_SET_PDEATHSIG = 1
 
 
-def _init_worker(factory: Callable[[], Any]) -> None:
+def die_with_parent(parent: int) -> None:
+    """Make this (worker) process end when process ``parent`` ends, however it ends (kill -9 included).
+
+    On Linux the kernel sends SIGKILL at the parent's death (``prctl(PR_SET_PDEATHSIG)``); a parent that
+    died before that was set is caught by the check that follows. Elsewhere a daemon thread watches the
+    parent and ends the process within a second of its death.
+    """
+    import signal
+    import threading
+
+    armed = False
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            armed = libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) == 0
+        except (OSError, AttributeError):
+            armed = False
+    if os.getppid() != parent:  # already orphaned
+        os._exit(1)
+    if not armed:
+        def watch() -> None:
+            while os.getppid() == parent:
+                time.sleep(0.5)
+            os._exit(1)
+
+        threading.Thread(target=watch, name="soundsort-parent-watch", daemon=True).start()
+
+
+def _init_worker(factory: Callable[[], Any], parent: int | None = None) -> None:
     global _WORKER
     from threadpoolctl import threadpool_limits
 
+    if parent is not None:
+        die_with_parent(parent)
     threadpool_limits(1)
     _WORKER = factory()
 
@@ -161,9 +207,11 @@ def classify_one(classifier: Any, path: str) -> dict[str, Any]:
     except SoundsortError as exc:
         return FileResult(str(path), "error", error=str(exc)).to_dict()
     except MemoryError:
-        return FileResult(str(path), "error", error=f"{path}: out of memory").to_dict()
+        return FileResult(str(path), "error", error=f"{display_path(path)}: out of memory").to_dict()
     except Exception as exc:  # a library failure on one file must not end the batch
-        return FileResult(str(path), "error", error=f"{path}: {type(exc).__name__}: {exc}").to_dict()
+        text = " ".join(str(exc).split())
+        text = text if len(text) <= 200 else text[:197] + "..."
+        return FileResult(str(path), "error", error=f"{display_path(path)}: {type(exc).__name__}: {text}").to_dict()
 
 
 def run_batch(paths: Sequence[str], factory: Callable[[], Any], *, jobs: int = 1,
@@ -180,7 +228,7 @@ def run_batch(paths: Sequence[str], factory: Callable[[], Any], *, jobs: int = 1
         results = (classify_one(clf, p) for p in paths)
         pool = None
     else:
-        pool = ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(factory,))
+        pool = ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(factory, os.getpid()))
         results = pool.map(_classify, paths, chunksize=1)
     try:
         for i, rec in enumerate(results):

@@ -152,7 +152,7 @@ class Classifier:
         if self.music_est is None or self.music_card.positive_label is None or len(self.music_card.labels) != 2:
             raise ModelError("classify needs a binary music / non-music model (trained with --task music)",
                              music_dir)
-        self.music_feat = featurizer_for(self.music_card)
+        self.music_feat = featurizer_for(self.music_card, music_dir)
         if not hasattr(self.music_feat, "hop_seconds"):
             raise ModelError("classify needs a music model on segmented features", music_dir)
         self._set_threads(self.music_feat, threads)
@@ -164,7 +164,7 @@ class Classifier:
             self.genre_est, self.genre_card = load_model(genre_dir)
             if self.genre_est is None:
                 raise ModelError("classify needs a single genre model, not an ensemble", genre_dir)
-            self.genre_feat = featurizer_for(self.genre_card)
+            self.genre_feat = featurizer_for(self.genre_card, genre_dir)
             self._set_threads(self.genre_feat, threads)
             self.models["genre"] = self._describe(genre_dir, self.genre_card)
 

@@ -25,7 +25,7 @@ def write_genre(path: str | Path, genre: str) -> None:
         raise TagError(f"cannot read tags ({type(exc).__name__}: {exc})", path) from None
     try:
         if audio is None:
-            raise TagError("no tag format known for this file type", path)
+            raise TagError(f"cannot write tags: no tag format known for {path.suffix or 'this'} files", path)
         if audio.tags is None:
             audio.add_tags()
         if _is_wave(audio):  # WAV keeps an ID3 chunk; its tags are ID3 frames, not the easy interface

@@ -8,13 +8,19 @@
 * A move on one file system is a hard link then the removal of the source; across file systems, a safe
   copy then the removal of the source. At every instant the file exists at the source, at the
   destination, or both: killing the process loses nothing, and a rerun finishes the job (a source whose
-  identical copy is already in place is then just removed).
+  identical copy is already in place is then just removed, and that is said).
+* A copy that fails half-way (a full disk) removes its temporary file; one left by a killed run
+  (``.NAME.soundsort-tmp-PID``, its process gone) is removed by the next run, which says so.
+* Genre folder names are made from the labels: any characters that could leave DEST or confuse a file
+  system become ``_``, and long names are cut to :data:`MAX_FOLDER_BYTES` bytes (ending in a hash of the
+  whole label, so that two long labels never share a folder).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,6 +31,9 @@ from soundsort.errors import ConfigError
 
 MODES = ("copy", "link", "move")
 TMP_MARK = ".soundsort-tmp-"
+_TMP_NAME = re.compile(r"^\..+" + re.escape(TMP_MARK) + r"(\d+)$")
+#: A genre folder's name is at most this many bytes (file systems allow 255).
+MAX_FOLDER_BYTES = 100
 
 
 @dataclass(frozen=True)
@@ -68,9 +77,14 @@ def plan(records: list[dict[str, Any]], dest: str | Path, *, mode: str = "copy",
     return actions
 
 
-def _safe_folder(label: str) -> str:
-    name = "".join(c if c.isalnum() or c in " -_.&+" else "_" for c in label).strip(" .") or "unknown"
-    return name
+def _safe_folder(label: object) -> str:
+    """A folder name for a label: safe characters only, at most :data:`MAX_FOLDER_BYTES` bytes, never empty."""
+    name = "".join(c if c.isalnum() or c in " -_.&+" else "_" for c in str(label)).strip(" .")
+    raw = name.encode("utf-8")
+    if len(raw) > MAX_FOLDER_BYTES:  # cut, with a hash of the whole label: two long labels stay apart
+        tag = hashlib.blake2b(raw, digest_size=4).hexdigest()
+        name = raw[:MAX_FOLDER_BYTES - 10].decode("utf-8", "ignore").rstrip(" .") + f" ~{tag}"
+    return name or "unknown"
 
 
 def _candidates(name: str) -> Iterator[str]:
@@ -116,46 +130,89 @@ def _no_clobber_link(src: Path, target: Path) -> bool:
         return True
 
 
+def _tmp_name(target: Path) -> Path:
+    name = f".{target.name}"
+    limit = 255 - len(TMP_MARK) - 12  # room for the mark and a pid within a file name's 255 bytes
+    if len(os.fsencode(name)) > limit:
+        name = os.fsdecode(os.fsencode(name)[:limit])
+    return target.parent / f"{name}{TMP_MARK}{os.getpid()}"
+
+
 def _safe_copy(src: Path, target: Path) -> bool:
-    tmp = target.parent / f".{target.name}{TMP_MARK}{os.getpid()}"
-    shutil.copy2(src, tmp)
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
+    tmp = _tmp_name(target)
     try:
-        placed = _no_clobber_link(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return placed
+        shutil.copy2(src, tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        return _no_clobber_link(tmp, target)
+    finally:  # placed, refused or failed (a full disk): the temporary copy goes
+        try:
+            os.unlink(tmp)
+        except OSError:  # never made (or already linked away and removed)
+            pass
 
 
-def clean_temporaries(folder: Path) -> int:
-    """Remove soundsort's own half-written temporary copies left in ``folder`` by a killed run."""
-    n = 0
-    if folder.is_dir():
-        for p in folder.iterdir():
-            if p.name.startswith(".") and TMP_MARK in p.name:
-                p.unlink()
-                n += 1
-    return n
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, another user's
+        return True
+    return True
+
+
+def clean_temporaries(dest: Path) -> list[Path]:
+    """Remove soundsort's own half-written copies (``.NAME.soundsort-tmp-PID``, their process gone) left in
+    ``dest`` and its genre folders by a killed run; returns what was removed."""
+    removed: list[Path] = []
+    folders = [dest]
+    try:
+        folders += [p for p in dest.iterdir() if p.is_dir() and not p.is_symlink()]
+    except OSError:
+        return removed
+    for folder in folders:
+        try:
+            entries = list(folder.iterdir())
+        except OSError:
+            continue
+        for p in entries:
+            m = _TMP_NAME.match(p.name)
+            if m and not _alive(int(m.group(1))) and p.is_file() and not p.is_symlink():
+                try:
+                    p.unlink()
+                    removed.append(p)
+                except OSError:
+                    continue
+    return removed
 
 
 def execute(action: Action) -> Path | None:
     """Carry out one action; returns where the file now is (None for ``leave``)."""
+    return place(action)[0]
+
+
+def place(action: Action) -> tuple[Path | None, bool]:
+    """Carry out one action: ``(where the file now is, True when an identical copy was already there)``.
+
+    In move mode a source whose identical copy is already in place is removed.
+    """
     if action.kind == "leave" or action.folder is None:
-        return None
+        return None, False
     src = action.src
     action.folder.mkdir(parents=True, exist_ok=True)
     for name in _candidates(src.name):
         target = action.folder / name
         if Path(os.path.realpath(target.parent), target.name) == Path(os.path.realpath(src.parent), src.name):
             # the very same directory entry: already where it belongs
-            return target
+            return target, False
         if target.exists() or target.is_symlink():
             if same_content(src, target):  # done before (e.g. a run killed between link and unlink)
                 if action.kind == "move":
                     src.unlink()  # its content is safe at target
-                return target
+                return target, True
             continue
         if action.kind == "link":
             try:
@@ -167,7 +224,7 @@ def execute(action: Action) -> Path | None:
                     os.symlink(src.resolve(), target)
                 except FileExistsError:
                     continue
-            return target
+            return target, False
         if action.kind == "move":
             placed = False
             try:
@@ -181,7 +238,7 @@ def execute(action: Action) -> Path | None:
                     continue
             if placed:
                 src.unlink()
-            return target
+            return target, False
         if _safe_copy(src, target):
-            return target
+            return target, False
     raise AssertionError("unreachable")  # _candidates never ends

@@ -115,22 +115,29 @@ def is_ensemble(card: ModelCard) -> bool:
 
 
 def load_card(folder: str | Path) -> ModelCard:
-    """Read a model folder's ``model.json``."""
+    """Read a model folder's ``model.json``, validated against the card schema (see
+    :mod:`soundsort.models.card_schema`): a wrong field is one line naming it."""
+    from soundsort.models.card_schema import read_card
+
     folder = Path(folder)
     path = folder / "model.json"
     if not path.is_file():
         raise ModelError("not a soundsort model folder (model.json missing)", folder)
+    return ModelCard.from_dict(read_card(path, folder, FORMAT_VERSION))
+
+
+def _check_classes(estimator: Any, card: ModelCard, folder: Path) -> None:
+    """The estimator's class indices must all have a label (a card with fewer labels than classes is wrong)."""
+    classes = getattr(estimator, "classes_", None)
+    if classes is None:
+        return
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ModelError(f"model.json is unreadable ({exc})", folder) from None
-    if data.get("format_version", 0) > FORMAT_VERSION:
-        raise ModelError(f"model format {data.get('format_version')} is newer than this soundsort understands "
-                         f"({FORMAT_VERSION}); upgrade soundsort", folder)
-    try:
-        return ModelCard.from_dict(data)
-    except TypeError as exc:
-        raise ModelError(f"model.json is incomplete ({exc})", folder) from None
+        idx = [int(c) for c in classes]
+    except (TypeError, ValueError):
+        raise ModelError("model.skops: the model's classes are not class indices", folder) from None
+    if idx and (min(idx) < 0 or max(idx) >= len(card.labels)):
+        raise ModelError(f"model.json: labels: {len(card.labels)} label(s) for a model of {max(idx) + 1} classes",
+                         folder)
 
 
 def load_model(folder: str | Path) -> tuple[Any, ModelCard]:
@@ -159,6 +166,7 @@ def load_model(folder: str | Path) -> tuple[Any, ModelCard]:
         estimator = sio.loads(raw, trusted=sorted(untrusted))
     except Exception as exc:
         raise ModelError(f"model.skops could not be loaded ({type(exc).__name__}: {exc})", folder) from None
+    _check_classes(estimator, card, folder)
     return estimator, card
 
 
