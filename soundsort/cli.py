@@ -292,6 +292,7 @@ def predict(
     predictor = Predictor(model)
     paths, unlisted = _expand(files)
     results, failures = _each_file(paths, predictor.predict_file, "predicting")
+    failures += unlisted
     labels = predictor.card.labels
     if fmt == "table":
         table = Table(title=f"{predictor.card.task} — model {model}")
@@ -330,9 +331,14 @@ def _each_file(paths: list[Path], fn, what: str) -> tuple[list, int]:
             try:
                 results.append(fn(path))
             except SoundsortError as exc:
-    failures += unlisted
                 failures += 1
                 _errline(f"soundsort: {exc}")
+            except MemoryError:
+                failures += 1
+                _errline(f"soundsort: {display_path(path)}: out of memory")
+            except Exception as exc:  # a library failure on one file must not end the batch
+                failures += 1
+                _errline(f"soundsort: {display_path(path)}: {type(exc).__name__}: {str(exc)[:200]}")
             update(i + 1, len(paths), path)
     return results, failures
 
@@ -372,12 +378,6 @@ def _jobs(jobs: int, n_files: int) -> int:
 
 def _classifier_factory(model: Optional[Path], genre_model: Optional[Path], genre: bool, min_segment: float,
                         top_k: int, threads: Optional[int]):
-            except MemoryError:
-                failures += 1
-                _errline(f"soundsort: {display_path(path)}: out of memory")
-            except Exception as exc:  # a library failure on one file must not end the batch
-                failures += 1
-                _errline(f"soundsort: {display_path(path)}: {type(exc).__name__}: {str(exc)[:200]}")
     import functools
 
     from soundsort.inference.classify import ClassifyConfig, Classifier
@@ -437,8 +437,10 @@ def classify(
     if writer is not None and len(todo) < len(files):
         _errline(f"resuming: {len(files) - len(todo)} of {len(files)} files already done")
     records: list[dict] = []
+    tag_failures = 0
 
     def on_result(rec: dict) -> None:
+        nonlocal tag_failures
         if verbose:
             for warning in rec.get("warnings") or []:
                 _errline(f"soundsort: {display_path(rec['path'])}: warning: {warning}")
@@ -450,6 +452,7 @@ def classify(
             try:
                 write_genre(rec["path"], rec["genre"][0]["label"])
             except SoundsortError as exc:
+                tag_failures += 1
                 _errline(f"soundsort: {exc}")
         if writer is not None:
             writer.add(rec)
@@ -478,10 +481,8 @@ def _classify_batch(todo: list[str], factory, jobs: int, on_result, writer) -> i
         if writer is not None:
             writer.close()
     return failed
-    tag_failures = 0
 
 
-        nonlocal tag_failures
 def _print_classify_table(records: list[dict]) -> None:
     table = Table(title="soundsort classify")
     for col, just in (("file", "left"), ("length", "right"), ("music", "right"), ("timeline", "left"),
@@ -493,7 +494,6 @@ def _print_classify_table(records: list[dict]) -> None:
         timeline = "\n".join(f"{_mmss(s['start'])}–{_mmss(s['end'])} {s['label']} ({s['confidence']:.2f})"
                               for s in r["timeline"][:12])
         if len(r["timeline"]) > 12:
-                tag_failures += 1
             timeline += f"\n… {len(r['timeline']) - 12} more"
         genre = "\n".join(f"{g['label']} {g['probability']:.2f}" for g in r["genre"]) if r.get("genre") else "–"
         table.add_row(display_path(Path(r["path"]).name), _mmss(r["duration"]), f"{100 * r['music_share']:.0f}%",
@@ -531,6 +531,10 @@ def organize(
 
     if by != "genre":
         _fail(f"--by {by!r} is not supported (genre)")
+    if mode not in MODES:
+        _fail(f"--mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if non_music not in ("leave", "aside"):
+        _fail(f"--non-music must be 'leave' or 'aside', got {non_music!r}")
     if not src.is_dir():
         _fail(f"{display_path(src)}: not a folder")
     src_real, dest_real = os.path.realpath(src), os.path.realpath(dest)
@@ -574,6 +578,7 @@ def organize(
                    non_music=non_music)
     counts: dict[str, int] = {}
     for act in actions:
+        shown = display_path(act.src)
         if act.kind == "leave":
             _outline(f"leave  {shown}  ({act.reason})")
             counts["left"] = counts.get("left", 0) + 1
@@ -584,10 +589,6 @@ def organize(
             continue
         if not os.path.lexists(act.src):
             continue  # moved by an earlier run
-    if mode not in MODES:
-        _fail(f"--mode must be one of {', '.join(MODES)}, got {mode!r}")
-    if non_music not in ("leave", "aside"):
-        _fail(f"--non-music must be 'leave' or 'aside', got {non_music!r}")
         try:
             final, already = place(act)
         except OSError as exc:
@@ -620,13 +621,13 @@ def tags(
     from dataclasses import asdict
 
     from soundsort.inference.tags import TAGGERS, Tagger
-        shown = display_path(act.src)
 
     if fmt not in ("table", "json"):
         _fail(f"unknown format {fmt!r} (table, json)")
     tg = Tagger(tuple(tagger) if tagger else TAGGERS, top_k=top)
     paths, unlisted = _expand(files)
     results, failures = _each_file(paths, tg.tag_file, "tagging")
+    failures += unlisted
     if fmt == "json":
         _emit(json.dumps([asdict(r) for r in results], indent=2) + "\n", None)
     else:
@@ -665,7 +666,6 @@ def demo(
     jobs: Annotated[int, typer.Option("--jobs", "-j")] = 2,
 ) -> None:
     """Generate example audio and run the main job on it: music timeline and genre with the bundled models."""
-    failures += unlisted
     import soundfile as sf
 
     from soundsort.examples import have_espeak, make_mixed_recording, synth_music, synth_noise, synth_speech
@@ -730,10 +730,6 @@ def main() -> None:
     except KeyboardInterrupt:
         _errline("soundsort: interrupted")
         sys.exit(130)
-
-
-if __name__ == "__main__":
-    main()
     except OSError as exc:
         if os.environ.get("SOUNDSORT_DEBUG") == "1":
             raise
@@ -745,3 +741,7 @@ if __name__ == "__main__":
             raise
         _errline(f"soundsort: unexpected error ({type(exc).__name__}: {exc}); SOUNDSORT_DEBUG=1 shows where")
         sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

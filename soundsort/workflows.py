@@ -505,6 +505,10 @@ class FilePrediction:
     duration: float
 
 
+#: Ensembles of ensembles nest at most this deep (a member folder linked back to its parent would be endless).
+MAX_ENSEMBLE_DEPTH = 4
+
+
 class Predictor:
     """A loaded model (or ensemble) ready to predict files: loads once, predicts many."""
 
@@ -517,6 +521,10 @@ class Predictor:
         self.cache = _cache(cache)
         self.members: list[Predictor] = []
         if is_ensemble(self.card):
+            folder = Path(model_dir)
+            if _depth >= MAX_ENSEMBLE_DEPTH:
+                raise ModelError(f"ensembles nested more than {MAX_ENSEMBLE_DEPTH} deep (a member folder linked "
+                                 "back to a parent?)", folder)
             self.method = self.card.model_params["method"]
             top = os.path.realpath(folder)
             for i, m in enumerate(self.card.model_params["members"]):
@@ -527,10 +535,6 @@ class Predictor:
                 self.members.append(Predictor(folder / m, cache=cache, _depth=_depth + 1))
             for m in self.members:
                 if m.card.labels != self.card.labels:
-#: Ensembles of ensembles nest at most this deep (a member folder linked back to its parent would be endless).
-MAX_ENSEMBLE_DEPTH = 4
-
-
                     raise ModelError("ensemble member has other labels than the ensemble", Path(model_dir))
             self.featurizer = None
         else:
@@ -541,10 +545,6 @@ MAX_ENSEMBLE_DEPTH = 4
         if self.members:
             from soundsort.models.ensembles import combine
 
-            folder = Path(model_dir)
-            if _depth >= MAX_ENSEMBLE_DEPTH:
-                raise ModelError(f"ensembles nested more than {MAX_ENSEMBLE_DEPTH} deep (a member folder linked "
-                                 "back to a parent?)", folder)
             parts = [m.segment_proba(path) for m in self.members]
             n = min(len(p) for _, p in parts)  # members on other sample rates may differ by one tail segment
             return parts[0][0][:n], combine([p[:n] for _, p in parts], self.method)
