@@ -16,6 +16,7 @@ import numpy as np
 from soundsort.audio.augment import augment_config
 from soundsort.dataset.index import DatasetIndex, build_index, parse_roots
 from soundsort.dataset.splits import SourceSplit, leave_source_out
+from soundsort.dataset.table import LabelsTable
 from soundsort.dataset.tasks import get_task
 from soundsort.errors import ConfigError, DatasetError, ModelError
 from soundsort.evaluation.crossval import (
@@ -63,14 +64,21 @@ def label_mapping(roots: Sequence[str | Path]) -> dict[str, list[Path]]:
 
 def index_dataset(roots: Sequence[str | Path], *, group_pattern: str | None = None,
                   groups_csv: str | Path | None = None, sources_csv: str | Path | None = None, jobs: int = 1,
-                  progress: Callable[[int, int, Path], Any] | None = None) -> DatasetIndex:
+                  progress: Callable[[int, int, Path], Any] | None = None,
+                  labels_table: LabelsTable | None = None) -> DatasetIndex:
     """Index (and validate) the files under one or more dataset roots (``PATH`` or ``LABEL=PATH``).
 
     Every root is a data source named by its folder (see :func:`~soundsort.dataset.index.parse_roots`),
-    unless ``sources_csv`` (``path,source``) names a file's source.
+    unless ``sources_csv`` (``path,source``) names a file's source. With ``labels_table`` the labels (and
+    groups) come from a CSV whose paths are relative to the one root given (FMA's ``tracks.csv``).
     """
     parsed = parse_roots(roots)
     sources = {r.source: r.path for r in parsed}
+    if labels_table is not None:
+        if len(parsed) != 1 or parsed[0].label is not None:
+            raise ConfigError("--labels-csv takes exactly one dataset folder (the table's paths are relative to it)")
+        return build_index(parsed[0].path, group_pattern=group_pattern, groups_csv=groups_csv, sources=sources,
+                           sources_csv=sources_csv, labels_table=labels_table, jobs=jobs, progress=progress)
     if len(parsed) == 1 and parsed[0].label is None:
         return build_index(parsed[0].path, group_pattern=group_pattern, groups_csv=groups_csv, sources=sources,
                            sources_csv=sources_csv, jobs=jobs, progress=progress)
@@ -112,6 +120,9 @@ class TrainConfig:
     #: "grouped" (k-fold) or "leave-source-out" (also: one fold per data source, tested on that whole source)
     cv: str = "grouped"
     sources_csv: str | None = None  # path,source CSV naming each file's data source (default: its dataset root)
+    #: labels (and groups) from a table instead of folders: {"csv", "path_column", "label_column",
+    #: "group_column", "header_rows", "missing_files"} (soundsort.dataset.table.LabelsTable's fields)
+    labels_csv: dict[str, Any] | None = None
 
 
 @dataclass
@@ -234,7 +245,10 @@ def train(roots: Sequence[str | Path], cfg: TrainConfig, *, model_dir: str | Pat
         raise ConfigError("--sources-csv names the data sources for --cv leave-source-out; it does nothing here")
     t0 = time.perf_counter()
     index = index_dataset(roots, group_pattern=cfg.group_pattern, groups_csv=cfg.groups_csv,
-                          sources_csv=cfg.sources_csv, jobs=cfg.jobs)
+                          sources_csv=cfg.sources_csv, jobs=cfg.jobs,
+                          labels_table=LabelsTable(**cfg.labels_csv) if cfg.labels_csv else None)
+    for note in index.notes:
+        log(note)
     if by_source:  # before any audio is featurized: enough sources, and at least one testable
         task = get_task(cfg.task)
         _testable_sources(leave_source_out([task.class_of(it.label) for it in index.items], index.groups(),

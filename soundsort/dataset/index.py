@@ -36,6 +36,7 @@ from soundsort.atomic import write_json
 from soundsort.audio.decode import info as audio_info
 from soundsort.audio.decode import is_audio_path
 from soundsort.audio.decode import stream as audio_stream
+from soundsort.dataset.table import LabelsTable, read_labels_csv
 from soundsort.errors import AudioError, ConfigError, DatasetError, os_reason
 
 #: Version of the saved index format; :meth:`DatasetIndex.load` refuses newer ones.
@@ -376,6 +377,9 @@ class DatasetIndex:
     created: str = ""
     version: int = INDEX_VERSION
     group_source: str = "file"  # "file", "pattern:<regex>", "csv:<path>" (provenance only)
+    label_source: str = "folders"  # "folders", or "csv:<path>" for a labels table (provenance only)
+    #: one-line remarks from building (a labels table's rows left out, ...): shown, not saved
+    notes: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -444,6 +448,7 @@ class DatasetIndex:
             "created": self.created,
             "root": str(self.root),
             "group_source": self.group_source,
+            "label_source": self.label_source,
             "label_map": dict(self.label_map),
             "items": [asdict(it) for it in self.items],
             "skipped": [asdict(s) for s in self.skipped],
@@ -474,7 +479,8 @@ class DatasetIndex:
                 raise DatasetError(f"items have labels missing from label_map: {sorted(unknown)}", source)
             return cls(root=Path(data["root"]), label_map=label_map, items=items, skipped=skipped,
                        created=str(data.get("created", "")), version=version,
-                       group_source=str(data.get("group_source", "file")))
+                       group_source=str(data.get("group_source", "file")),
+                       label_source=str(data.get("label_source", "folders")))
         except DatasetError:
             raise
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -541,6 +547,7 @@ def build_index(
     groups_csv: PathLike | None = None,
     sources: Mapping[str, PathLike] | None = None,
     sources_csv: PathLike | None = None,
+    labels_table: LabelsTable | None = None,
     jobs: int = 1,
     progress: ProgressFn | None = None,
 ) -> DatasetIndex:
@@ -553,6 +560,9 @@ def build_index(
     Every file's data source comes from ``sources_csv`` (``path,source``, see :func:`read_sources_csv`)
     first, then ``sources`` (``{source name: folder}``, the deepest folder holding the file), else the
     dataset root's folder name (for a mapping: the name of the label folder's parent).
+    With ``labels_table`` (:class:`~soundsort.dataset.table.LabelsTable`, a CSV of path, label and optionally
+    group columns) the files and labels come from the table, not from folders, and its group column gives
+    the groups (``root_or_mapping`` is then the one folder the table's paths are relative to).
     Every file is decoded once in ``jobs`` threads; bad files are listed in ``skipped`` with their
     reason. ``progress(done, total, path)`` is called after each file. Raises :class:`DatasetError`
     when nothing usable is found.
@@ -562,11 +572,21 @@ def build_index(
     pattern = _compile_pattern(group_pattern)
     root = _index_root(root_or_mapping, label_paths)
     unlisted: list[tuple[Path, str]] = []
-    if isinstance(root_or_mapping, Mapping):
+    notes: list[str] = []
+    table_groups: dict[str, str] = {}
+    if labels_table is not None:
+        if isinstance(root_or_mapping, Mapping) or label_paths is not None:
+            raise ConfigError("a labels CSV gives the labels: give one dataset folder, not label folders")
+        if groups_csv is not None and labels_table.group_column:
+            raise ConfigError("--group-column and --groups-csv both give groups; use one of them")
+        rows, notes = read_labels_csv(labels_table, root)
+        pairs = sorted(((r.path, r.label) for r in rows), key=lambda pl: (pl[1], pl[0].as_posix()))
+        table_groups = {_rel(r.path, root): r.group for r in rows if r.group is not None}
+    elif isinstance(root_or_mapping, Mapping):
         pairs = discover_mapped(root_or_mapping, unlisted=unlisted)
     else:
         pairs = discover(root, label_paths=label_paths, unlisted=unlisted)
-    csv_groups = read_groups_csv(groups_csv, root) if groups_csv is not None else {}
+    csv_groups = read_groups_csv(groups_csv, root) if groups_csv is not None else table_groups
     if isinstance(root_or_mapping, Mapping):
         defaults = [(Path(d), Path(os.path.abspath(d)).parent.name)
                     for dirs in root_or_mapping.values() for d in _as_list(dirs)]
@@ -624,8 +644,9 @@ def build_index(
         first = f" (first: {skipped[0].path}: {skipped[0].reason})" if skipped else ""
         raise DatasetError(f"no valid audio files: all {len(skipped)} files were skipped{first}", root)
 
-    if groups_csv is not None:
-        source = f"csv:{Path(groups_csv)}" + (f"+pattern:{pattern.pattern}" if pattern is not None else "")
+    if groups_csv is not None or table_groups:
+        where = Path(groups_csv) if groups_csv is not None else f"{labels_table.csv}#{labels_table.group_column}"
+        source = f"csv:{where}" + (f"+pattern:{pattern.pattern}" if pattern is not None else "")
     elif pattern is not None:
         source = f"pattern:{pattern.pattern}"
     else:
@@ -638,4 +659,6 @@ def build_index(
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         version=INDEX_VERSION,
         group_source=source,
+        label_source=f"csv:{labels_table.csv}" if labels_table is not None else "folders",
+        notes=notes,
     )
