@@ -323,7 +323,7 @@ def predict(
     """Predict the label of each file with a saved model (segment probabilities averaged)."""
     from dataclasses import asdict
 
-    from soundsort.workflows import Predictor
+    from soundsort.inference.predict import Predictor
 
     if fmt not in ("table", "json", "csv"):
         _fail(f"unknown format {fmt!r} (table, json, csv)")

@@ -16,15 +16,24 @@ The YAMNet front end follows the published feature definition of YAMNet
 * patches of 96 frames (0.96 s) every 48 frames (0.48 s).
 
 The whole file's log-mel spectrogram is computed once; frames and patches are strided views.
+
+The FFT is SciPy's pocketfft (:func:`rfft`, the very kernel ``scipy.fft.rfft`` calls, loaded without
+importing ``scipy.fft``, whose import costs a quarter of a second: a one-file ``classify`` should not
+wait for it), and the mel product is a sparse one in the order ``scipy.sparse`` sums it; both give
+SciPy's bytes exactly (``tests/test_yamnet.py``).
 """
 
 from __future__ import annotations
 
+import importlib.machinery
+import importlib.util
+import sys
+import threading
 from functools import lru_cache
+from pathlib import Path
+from typing import Any
 
 import numpy as np
-import scipy.fft
-import scipy.sparse
 
 # YAMNet's parameters (params.py).
 YAMNET_SAMPLE_RATE = 16000
@@ -75,10 +84,87 @@ def _mel_matrix_cached(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: floa
 
 
 @lru_cache(maxsize=8)
-def _mel_sparse(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> scipy.sparse.csc_array:
+def _mel_rows(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+    """Per mel band, its non-zero bins (ascending) and their float32 weights."""
     # ~2 non-zeros per bin: a sparse product is ~5x cheaper than BLAS here, and single-threaded, so
     # it starts no OpenBLAS threads that would busy-wait on the cores the network needs.
-    return scipy.sparse.csc_array(_mel_matrix_cached(sr, n_fft, n_mels, fmin, fmax))
+    w = _mel_matrix_cached(sr, n_fft, n_mels, fmin, fmax)
+    return tuple((np.flatnonzero(w[:, m]), w[np.flatnonzero(w[:, m]), m]) for m in range(n_mels))
+
+
+def _mel_product(mag: np.ndarray, rows: tuple[tuple[np.ndarray, np.ndarray], ...]) -> np.ndarray:
+    """``mag[frames, bins] @ W`` for the sparse ``W`` of ``rows``, float32, summed bin by bin in ascending
+    order from zero: the bytes ``mag @ scipy.sparse.csc_array(W)`` gives (its CSR kernel adds the products
+    ``w * x`` one by one, each rounded, as here)."""
+    mag_t = np.ascontiguousarray(mag.T, dtype=np.float32)
+    out_t = np.zeros((len(rows), mag.shape[0]), dtype=np.float32)
+    tmp = np.empty(mag.shape[0], dtype=np.float32)
+    for m, (bins, weights) in enumerate(rows):
+        row = out_t[m]
+        for b, w in zip(bins, weights):
+            np.multiply(mag_t[b], w, out=tmp)
+            row += tmp
+    return out_t.T
+
+
+_PFFT: Any = None
+_PFFT_LOCK = threading.Lock()
+_PFFT_NAME = "scipy.fft._pocketfft.pypocketfft"
+
+
+def _pocketfft() -> Any:
+    """SciPy's compiled pocketfft module, loaded from its file without running ``scipy.fft``'s imports
+    (``False`` when that cannot be done: :func:`rfft` then calls ``scipy.fft.rfft`` itself)."""
+    global _PFFT
+    if _PFFT is None:
+        with _PFFT_LOCK:
+            if _PFFT is None:
+                _PFFT = sys.modules.get(_PFFT_NAME) or _load_pocketfft() or False
+    return _PFFT
+
+
+def _load_pocketfft() -> Any:
+    try:
+        spec = importlib.util.find_spec("scipy")
+        if spec is None or spec.origin is None:
+            return None
+        folder = Path(spec.origin).parent / "fft" / "_pocketfft"
+        found = [folder / f"pypocketfft{suffix}" for suffix in importlib.machinery.EXTENSION_SUFFIXES]
+        found = [f for f in found if f.is_file()]
+        if not found:
+            return None
+        loader = importlib.machinery.ExtensionFileLoader(_PFFT_NAME, str(found[0]))
+        mod_spec = importlib.util.spec_from_file_location(_PFFT_NAME, found[0], loader=loader)
+        if mod_spec is None:
+            return None
+        module = importlib.util.module_from_spec(mod_spec)
+        loader.exec_module(module)
+        if not callable(getattr(module, "r2c", None)):
+            return None
+        sys.modules.setdefault(_PFFT_NAME, module)  # scipy.fft, if imported later, uses this same module
+        return sys.modules[_PFFT_NAME]
+    except Exception:  # any surprise: scipy.fft's own way
+        return None
+
+
+def rfft(x: np.ndarray, n: int | None = None) -> np.ndarray:
+    """``scipy.fft.rfft(x, n=n, axis=-1)`` of a float32 or float64 array: the same kernel, arguments and
+    zero padding, so the same bytes."""
+    x = np.asarray(x)
+    pfft = _pocketfft() if x.dtype in (np.float32, np.float64) else False
+    if not pfft:
+        import scipy.fft
+
+        return scipy.fft.rfft(x, n=n, axis=-1)
+    x = np.array(x, dtype=x.dtype.newbyteorder("="), copy=not x.flags["ALIGNED"])
+    if n is not None and x.shape[-1] != n:
+        if x.shape[-1] > n:
+            x = x[..., :n]
+        else:
+            padded = np.zeros((*x.shape[:-1], n), x.dtype)
+            padded[..., : x.shape[-1]] = x
+            x = padded
+    return pfft.r2c(x, (x.ndim - 1,), True, 0, None, 1)  # forward, no normalization, one thread
 
 
 def mel_matrix(
@@ -125,7 +211,7 @@ def stft_magnitude(
     """
     frames = frame_signal(np.asarray(y, dtype=np.float32), win_length, hop_length)
     windowed = frames * hann_periodic(win_length)
-    spec = scipy.fft.rfft(windowed, n=n_fft, axis=1)
+    spec = rfft(windowed, n=n_fft)
     return np.abs(spec).astype(np.float32, copy=False)
 
 
@@ -147,14 +233,14 @@ def log_mel_spectrogram(
     spectrum stays small: an hour of audio needs ~100 MB for its log-mel, not gigabytes.
     """
     y = np.asarray(y, dtype=np.float32)
-    weights = _mel_sparse(int(sr), int(n_fft), int(n_mels), float(fmin), float(fmax))
+    weights = _mel_rows(int(sr), int(n_fft), int(n_mels), float(fmin), float(fmax))
     n_frames = 0 if len(y) < win_length else 1 + (len(y) - win_length) // hop_length
     out = np.empty((n_frames, n_mels), dtype=np.float32)
     for start in range(0, n_frames, _BLOCK_FRAMES):
         stop = min(n_frames, start + _BLOCK_FRAMES)
         chunk = y[start * hop_length : (stop - 1) * hop_length + win_length]
         mag = stft_magnitude(chunk, n_fft=n_fft, win_length=win_length, hop_length=hop_length)
-        out[start:stop] = mag @ weights
+        out[start:stop] = _mel_product(mag, weights)
     out += np.float32(log_offset)
     return np.log(out, out=out)
 

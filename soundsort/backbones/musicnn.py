@@ -4,8 +4,8 @@ The TF1 checkpoints of the ``musicnn`` wheel (``pip install --no-deps musicnn==0
 Music Technology Group, Universitat Pompeu Fabra, Jordi Pons) are converted on first use to ONNX via
 a PyTorch port (:mod:`soundsort.backbones.convert.musicnn`, needs ``torch``) and kept in
 ``models_dir()/musicnn/`` next to a SHA-256 manifest. Every load checks the hash; a missing or
-damaged model is rebuilt. Once built, inference needs only numpy, librosa (mel filters) and
-onnxruntime.
+damaged model is rebuilt. Once built, inference needs only numpy, SciPy's FFT kernel and onnxruntime
+(the mel filters are librosa's, stored in ``soundsort/assets``).
 
 Front end, as ``musicnn/extractor.py``: 16 kHz mono; ``librosa.feature.melspectrogram`` with
 ``n_fft=512, hop_length=256, n_mels=96`` and librosa's defaults (Hann window, ``center=True`` with
@@ -82,15 +82,21 @@ _MEL_FB: np.ndarray | None = None
 _WINDOW = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(FFT_SIZE) / FFT_SIZE)).astype(np.float32)  # periodic Hann
 
 
+#: ``librosa.filters.mel(sr=16000, n_fft=512, n_mels=96, dtype=np.float32)``, stored (``[96, 257]``): importing
+#: librosa takes a second, and the bank never changes (``tests/test_musicnn.py`` checks it against librosa).
+MEL_FILTERS_FILE = "musicnn_mel_filters.npy"
+
+
 def _mel_filters() -> np.ndarray:
     """Slaney mel filter bank ``[257, 96]`` float32, exactly ``librosa.filters.mel(sr=16000, n_fft=512, n_mels=96)``."""
     global _MEL_FB
     if _MEL_FB is None:
         with _MEL_LOCK:
             if _MEL_FB is None:
-                import librosa
-
-                fb = librosa.filters.mel(sr=SAMPLE_RATE, n_fft=FFT_SIZE, n_mels=N_MELS, dtype=np.float32)
+                with (importlib.resources.files("soundsort") / "assets" / MEL_FILTERS_FILE).open("rb") as fh:
+                    fb = np.load(fh, allow_pickle=False)
+                if fb.shape != (N_MELS, FFT_SIZE // 2 + 1) or fb.dtype != np.float32:
+                    raise ModelError(f"soundsort/assets/{MEL_FILTERS_FILE} is damaged")
                 _MEL_FB = np.ascontiguousarray(fb.T)
     return _MEL_FB
 
@@ -102,7 +108,7 @@ def log_mel(y: np.ndarray) -> np.ndarray:
     ``np.log10(10000 * librosa.feature.melspectrogram(y=y, sr=16000, hop_length=256, n_fft=512,
     n_mels=96).T + 1)`` computed in float32 (no float16 cast, so loud input stays finite).
     """
-    from scipy import fft as sfft
+    from soundsort.backbones.frontends import rfft
 
     y = np.asarray(y, dtype=np.float32).reshape(-1)
     pad = FFT_SIZE // 2
@@ -112,7 +118,7 @@ def log_mel(y: np.ndarray) -> np.ndarray:
     fb = _mel_filters()
     out = np.empty((n_frames, N_MELS), dtype=np.float32)
     for s in range(0, n_frames, _STFT_BLOCK):
-        spec = sfft.rfft(frames[s:s + _STFT_BLOCK] * _WINDOW, axis=-1)
+        spec = rfft(frames[s:s + _STFT_BLOCK] * _WINDOW)  # scipy.fft.rfft(..., axis=-1), byte for byte
         power = spec.real * spec.real + spec.imag * spec.imag
         np.matmul(power.astype(np.float32, copy=False), fb, out=out[s:s + _STFT_BLOCK])
     np.multiply(out, np.float32(10000.0), out=out)

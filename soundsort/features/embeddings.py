@@ -78,7 +78,7 @@ __all__ = [
     "BLOCK_SECONDS", "EMBEDDING_FEATURE_SETS", "OUTPUTS", "POOLINGS", "SCORE_STATS", "CombinedFeaturizer",
     "EmbeddingFeaturizer", "FrameGeometry", "FrameOutputs", "backbone_outputs", "combined_featurizer",
     "embed_signal", "embedding_factory", "frame_geometry", "pool_frames", "pool_stats", "register_builtin",
-    "resampled_length", "run_backbone", "segment_frame_ranges", "signal_outputs",
+    "resampled_length", "run_backbone", "segment_frame_ranges", "segment_vectors_batch", "signal_outputs",
 ]
 
 POOLINGS = ("mean", "mean_std", "sequence")
@@ -918,6 +918,90 @@ class _SharedPasses:
         if key not in self.frames:
             self.frames[key] = member.frame_outputs(y, self.arrays[member.pass_key()])
         return member.pool_outputs(self.frames[key], len(y))
+
+
+# --------------------------------------------------------------------------------------------------
+# many short signals at once
+
+
+def _batched_frames(backbone: Backbone, signals: Sequence[np.ndarray], names: Sequence[str]
+                    ) -> list[FrameOutputs] | None:
+    """:func:`run_backbone` of every signal, with one network run over all their patches together.
+
+    For the built-in backbones (front end per signal, the patches concatenated, one batched run, split back);
+    ``None`` for any other backbone. Batching changes nothing but float rounding inside the network (YAMNet:
+    nothing at all; musicnn: the last bit or so of a few outputs).
+    """
+    kind = _backbone_kind(backbone)
+    sr = int(backbone.sample_rate)
+    wanted = list(dict.fromkeys(names))
+    if kind == "yamnet":
+        from soundsort.backbones import frontends as F
+
+        patches = [backbone.patches(y, sr) for y in signals]  # type: ignore[attr-defined]
+        scores, emb = backbone.run_patches(np.concatenate(patches))  # type: ignore[attr-defined]
+        arrays = {"embedding": emb, "scores": scores}
+        times = [F.yamnet_patch_times(len(p)) for p in patches]
+    elif kind == "musicnn":
+        made = [backbone.patches(y, sr) for y in signals]  # type: ignore[attr-defined]
+        got = backbone.run_patches(np.concatenate([b for b, _ in made]))  # type: ignore[attr-defined]
+        arrays = {"embedding": got["penultimate"], "tags": got["tags"], "max_pool": got["max_pool"],
+                  "mean_pool": got["mean_pool"]}
+        times = [t for _, t in made]
+    else:
+        return None
+    out, start = [], 0
+    for t in times:
+        stop = start + len(t)
+        out.append(FrameOutputs(np.asarray(t), {k: arrays[k][start:stop] for k in wanted}))
+        start = stop
+    return out
+
+
+def segment_vectors_batch(featurizer: Featurizer, signals: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """``[featurizer.segment_vectors(y) for y in signals]``, running each backbone once over all of them.
+
+    For short signals (one backbone pass each, no blocks: classify's 3 s genre windows) of an
+    :class:`EmbeddingFeaturizer` or a :class:`CombinedFeaturizer` of them at one sample rate; anything else is
+    computed signal by signal. The values are each signal's own (up to the network's float rounding in a
+    batch, see :func:`_batched_frames`).
+    """
+    signals = [np.asarray(y, dtype=np.float32) for y in signals]
+    if not signals:
+        return []
+    members = featurizer.members if isinstance(featurizer, CombinedFeaturizer) else [featurizer]
+    batchable = all(isinstance(m, EmbeddingFeaturizer) and int(m.sample_rate) == int(featurizer.sample_rate)
+                    for m in members)
+    if batchable:
+        for m in members:
+            geom = frame_geometry(m.backbone)
+            if geom is None or m.block_seconds is None:
+                continue
+            B = max(1, int(round(m.block_seconds * m.sample_rate / geom.hop))) * geom.hop
+            if any(len(y) // B >= 2 for y in signals):  # would be embedded in blocks
+                batchable = False
+    if not batchable:
+        return [featurizer.segment_vectors(y) for y in signals]
+    parts: list[list[np.ndarray]] = [[] for _ in signals]
+    for m in members:
+        checked = [m._check_signal(y) for y in signals]
+        live = [i for i, y in enumerate(checked) if m.bounds(len(y)) and len(y)]
+        frames = _batched_frames(m.backbone, [checked[i] for i in live], m.frame_arrays()) if live else []
+        if frames is None:
+            vectors = [m.segment_vectors(y) for y in checked]
+        else:
+            vectors = [np.zeros((0, *m.output_shape()), dtype=np.float32) for _ in checked]
+            for i, fr in zip(live, frames):
+                vectors[i] = m.pool_outputs(fr, len(checked[i]))
+        for i, v in enumerate(vectors):
+            parts[i].append(np.asarray(v, dtype=np.float32))
+    if not isinstance(featurizer, CombinedFeaturizer):
+        return [p[0] for p in parts]
+    out = []
+    for p in parts:
+        k = min(len(v) for v in p)
+        out.append(np.concatenate([v[:k] for v in p], axis=1))
+    return out
 
 
 def _decode_at_rates(path: str | os.PathLike[str], rates: Sequence[int]) -> dict[int, np.ndarray]:

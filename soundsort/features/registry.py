@@ -16,17 +16,19 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
-import librosa
 import numpy as np
 
 from soundsort.audio.decode import load
 from soundsort.audio.windows import cut_segments, segment_bounds
 from soundsort.cache import FeatureCache
 from soundsort.errors import ConfigError
-from soundsort.features.handcrafted import HandcraftedConfig, segment_feature_names, segment_features
-from soundsort.features.spectrograms import mel_spectrogram, multi_stft_spectrogram, n_frames, stft_spectrogram
+
+# librosa (and the handcrafted / spectrogram code built on it) is imported where those feature sets are
+# used, not here: the embedding feature sets, and classify with the bundled models, never need it.
+if TYPE_CHECKING:
+    from soundsort.features.handcrafted import HandcraftedConfig
 
 
 @runtime_checkable
@@ -113,6 +115,8 @@ class HandcraftedFeaturizer(SegmentingFeaturizer):
     version: ClassVar[int] = 1
 
     def __init__(self, config: HandcraftedConfig | None = None, *, name: str = "handcrafted") -> None:
+        from soundsort.features.handcrafted import HandcraftedConfig
+
         self.config = config or HandcraftedConfig()
         self.name = name
         c = self.config
@@ -126,10 +130,14 @@ class HandcraftedFeaturizer(SegmentingFeaturizer):
 
     def feature_names(self) -> list[str]:
         """``mfcc_0_mean`` … (stat-major), then ``tempo`` when enabled."""
+        from soundsort.features.handcrafted import segment_feature_names
+
         return segment_feature_names(self.config, self.sample_rate)
 
     def segment_vectors(self, y: np.ndarray) -> np.ndarray:
         """``(n_segments, len(feature_names()))`` float32 summaries of mono ``y`` at :attr:`sample_rate`."""
+        from soundsort.features.handcrafted import segment_features
+
         X, _ = segment_features(self._check_signal(y), self.sample_rate, self.config)
         return X
 
@@ -233,6 +241,8 @@ class SpectrogramFeaturizer(SegmentingFeaturizer):
 
     def output_shape(self) -> tuple[int, int, int]:
         """``(C, H, W)`` of one segment's image."""
+        from soundsort.features.spectrograms import n_frames
+
         c = self.config
         width = n_frames(int(round(c.segment_seconds * c.sr)), c.hop_length)
         if c.kind == "mel":
@@ -243,6 +253,8 @@ class SpectrogramFeaturizer(SegmentingFeaturizer):
 
     def images(self, segments: np.ndarray) -> np.ndarray:
         """Images of equal-length signals ``(n, samples)`` → ``(n, C, H, W)`` float32."""
+        from soundsort.features.spectrograms import mel_spectrogram, multi_stft_spectrogram, stft_spectrogram
+
         c = self.config
         if c.kind == "mel":
             out = mel_spectrogram(segments, c.sr, c.n_fft, c.hop_length, c.n_mels, c.fmin, c.fmax, log=c.log)
@@ -326,6 +338,8 @@ def featurizer_from_params(params: Mapping[str, Any]) -> Featurizer:
 
 
 def _handcrafted(**overrides: Any) -> HandcraftedFeaturizer:
+    from soundsort.features.handcrafted import HandcraftedConfig
+
     return HandcraftedFeaturizer(HandcraftedConfig.from_dict(overrides), name="handcrafted")
 
 
@@ -335,6 +349,8 @@ MFCC_BASELINE = {"n_mfcc": 20, "deltas": False, "chroma": False, "contrast": Fal
 
 
 def _mfcc(**overrides: Any) -> HandcraftedFeaturizer:
+    from soundsort.features.handcrafted import HandcraftedConfig
+
     return HandcraftedFeaturizer(HandcraftedConfig.from_dict({**MFCC_BASELINE, **overrides}), name="mfcc")
 
 
@@ -361,7 +377,19 @@ for _kind in SPECTROGRAM_KINDS:
 
 def cache_params(featurizer: Featurizer) -> dict[str, Any]:
     """What keys a featurizer's cache entries: its ``params()`` and the librosa version computing them."""
-    return {"featurizer": featurizer.params(), "librosa": librosa.__version__}
+    return {"featurizer": featurizer.params(), "librosa": _librosa_version()}
+
+
+def _librosa_version() -> str:
+    """librosa's version, read from its package metadata (importing librosa takes a second)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("librosa")
+    except metadata.PackageNotFoundError:  # e.g. run from a source tree: ask the module
+        import librosa
+
+        return librosa.__version__
 
 
 def featurize_array(featurizer: Featurizer, y: np.ndarray) -> SegmentFeatures:

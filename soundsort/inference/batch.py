@@ -155,11 +155,16 @@ _PR_SET_PDEATHSIG = 1
 
 
 def die_with_parent(parent: int) -> None:
-    """Make this (worker) process end when process ``parent`` ends, however it ends (kill -9 included).
+    """Make this (worker) process end when process ``parent`` (the soundsort command) ends, however it ends
+    (kill -9 included).
 
-    On Linux the kernel sends SIGKILL at the parent's death (``prctl(PR_SET_PDEATHSIG)``); a parent that
-    died before that was set is caught by the check that follows. Elsewhere a daemon thread watches the
-    parent and ends the process within a second of its death.
+    A worker is the child of the fork server, itself a child of ``parent`` that ends as soon as ``parent``
+    is gone (the last write end of its "alive" pipe closes: the worker closes its inherited copy, see
+    :func:`_release_fork_server`); with the spawn start method it is ``parent``'s own child. On Linux the
+    kernel sends this process SIGKILL at its own parent's death (``prctl(PR_SET_PDEATHSIG)``), which covers
+    both chains; a ``parent`` that died before that was set is caught by the check that follows. A daemon
+    thread also watches ``parent`` (the only guard where there is no ``prctl``) and ends the process within
+    a second of its death.
     """
     import signal
     import threading
@@ -173,15 +178,47 @@ def die_with_parent(parent: int) -> None:
             armed = libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) == 0
         except (OSError, AttributeError):
             armed = False
-    if os.getppid() != parent:  # already orphaned
+    immediate = os.getppid()
+    if not _alive(parent) or immediate == 1:  # already orphaned
         os._exit(1)
-    if not armed:
+    if immediate != parent:
+        _release_fork_server()
+    if not armed or immediate != parent:
         def watch() -> None:
-            while os.getppid() == parent:
+            while _alive(parent) and os.getppid() == immediate:
                 time.sleep(0.5)
             os._exit(1)
 
         threading.Thread(target=watch, name="soundsort-parent-watch", daemon=True).start()
+
+
+def _release_fork_server() -> None:
+    """Close this worker's copy of the fork server's "alive" pipe (every forked child inherits one).
+
+    The fork server ends when every copy of that pipe's write end is closed; left open in the workers, a
+    kill -9 of the command would leave the server waiting on its workers and the workers on their parent,
+    the server. The workers start no processes of their own, so they never need it.
+    """
+    try:
+        from multiprocessing import forkserver
+
+        server = forkserver._forkserver  # type: ignore[attr-defined]
+        fd = getattr(server, "_forkserver_alive_fd", None)
+        if fd is not None:
+            os.close(fd)
+            server._forkserver_alive_fd = None
+    except (AttributeError, OSError):
+        pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, another user's
+        return True
+    return True
 
 
 def _init_worker(factory: Callable[[], Any], parent: int | None = None) -> None:
@@ -214,32 +251,128 @@ def classify_one(classifier: Any, path: str) -> dict[str, Any]:
         return FileResult(str(path), "error", error=f"{display_path(path)}: {type(exc).__name__}: {text}").to_dict()
 
 
+#: Modules the fork server imports once, before it forks any worker: a worker starts with them loaded.
+PRELOAD = ("soundsort.inference.batch", "soundsort.inference.classify", "onnxruntime")
+#: Files queued per worker process, so that one is never idle between files.
+PREFETCH = 2
+
+
+def _context() -> Any:
+    """The fork server where the platform has one (POSIX), else spawn: never a fork of this process, which
+    may hold ONNX Runtime, BLAS or decoder threads by then."""
+    import multiprocessing
+
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(list(PRELOAD))
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
 def run_batch(paths: Sequence[str], factory: Callable[[], Any], *, jobs: int = 1,
               on_result: Callable[[dict[str, Any]], None], progress: Callable[[int, int, str], None] | None = None
               ) -> tuple[int, int]:
-    """Classify ``paths`` with ``jobs`` processes (each builds its classifier with ``factory``).
+    """Classify ``paths`` with ``jobs`` processes (each builds its classifier with ``factory``, once).
 
-    ``on_result`` gets each record as soon as it is ready. Returns ``(ok, failed)`` counts.
+    ``on_result`` gets each record as soon as it and every record before it are ready (records come in the
+    order of ``paths``). Returns ``(ok, failed)`` counts.
+
+    With ``jobs > 1`` this process is one of the ``jobs``: it starts on the first file at once, while
+    ``jobs - 1`` worker processes start beside it (from the fork server, which imports the classify code
+    once; each worker loads the models once) and take files as they come free. So a small batch is not
+    held up by starting processes, and a large one keeps every core busy.
     """
-    ok = failed = 0
-    results: Iterator[dict[str, Any]]
+    counts = {"ok": 0, "failed": 0}
+    emitted = [0]
+
+    def emit(rec: dict[str, Any]) -> None:
+        counts["ok" if rec["status"] == "ok" else "failed"] += 1
+        on_result(rec)
+        emitted[0] += 1
+        if progress:
+            progress(emitted[0], len(paths), rec["path"])
+
     if jobs <= 1 or len(paths) <= 1:
         clf = factory()
-        results = (classify_one(clf, p) for p in paths)
-        pool = None
-    else:
-        pool = ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(factory, os.getpid()))
-        results = pool.map(_classify, paths, chunksize=1)
+        for p in paths:
+            emit(classify_one(clf, p))
+        return counts["ok"], counts["failed"]
+    _run_shared(list(paths), factory, jobs, emit)
+    return counts["ok"], counts["failed"]
+
+
+def _run_shared(paths: list[str], factory: Callable[[], Any], jobs: int,
+                emit: Callable[[dict[str, Any]], None]) -> None:
+    """:func:`run_batch` with ``jobs - 1`` worker processes beside this one (see there)."""
+    import queue
+    import threading
+
+    todo: queue.SimpleQueue[int] = queue.SimpleQueue()
+    for i in range(len(paths)):
+        todo.put(i)
+    done: queue.SimpleQueue[tuple[int, dict[str, Any]]] = queue.SimpleQueue()
+    stop = threading.Event()
+    pool = ProcessPoolExecutor(max_workers=jobs - 1, mp_context=_context(), initializer=_init_worker,
+                               initargs=(factory, os.getpid()))
+
+    def feed() -> None:
+        """One file at a time to the pool, while there are files (a worker's queue slot)."""
+        while not stop.is_set():
+            try:
+                i = todo.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                rec = pool.submit(_classify, paths[i]).result()
+            except Exception as exc:  # the worker process died (a native crash) or the pool could not start
+                if stop.is_set():
+                    return
+                from soundsort.inference.classify import FileResult
+
+                rec = FileResult(paths[i], "error", error=f"{display_path(paths[i])}: the worker process "
+                                 f"classifying it failed ({type(exc).__name__})").to_dict()
+                done.put((i, rec))
+                return  # this slot is done; this process classifies what is left
+            done.put((i, rec))
+
+    feeders = [threading.Thread(target=feed, name=f"soundsort-feed-{k}", daemon=True)
+               for k in range((jobs - 1) * PREFETCH)]
+    results: dict[int, dict[str, Any]] = {}
+    next_out = 0
     try:
-        for i, rec in enumerate(results):
-            if rec["status"] == "ok":
-                ok += 1
+        own = todo.get_nowait()  # this process's first file: taken before the pool starts
+        for t in feeders:  # they start the workers (the first submit waits for the fork server)
+            t.start()
+        clf = factory()
+        while next_out < len(paths):
+            if own is None:
+                try:
+                    own = todo.get_nowait()
+                except queue.Empty:
+                    own = None
+            if own is not None:
+                results[own] = classify_one(clf, paths[own])
+                own = None
             else:
-                failed += 1
-            on_result(rec)
-            if progress:
-                progress(i + 1, len(paths), rec["path"])
+                i, rec = done.get()  # nothing left to take: wait for the workers
+                results[i] = rec
+            while True:  # collect what the workers finished meanwhile
+                try:
+                    i, rec = done.get_nowait()
+                except queue.Empty:
+                    break
+                results[i] = rec
+            while next_out in results:
+                emit(results.pop(next_out))
+                next_out += 1
     finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
-    return ok, failed
+        stop.set()
+        while True:  # no feeder takes another file
+            try:
+                todo.get_nowait()
+            except queue.Empty:
+                break
+        if next_out < len(paths):  # stopped early (Ctrl-C, an error): end the workers' files now, not later
+            for proc in list((getattr(pool, "_processes", None) or {}).values()):
+                proc.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -93,3 +93,17 @@ register_model("linear-svm", _linear_svm, "linear SVM with Platt-scaled probabil
 register_model("svm", _rbf_svm, "RBF-kernel SVM with probabilities")
 register_model("random-forest", _random_forest, "random forest, 400 trees")
 register_model("xgboost", _xgboost, "gradient-boosted trees (XGBoost, hist)")
+
+
+def _register_builtin() -> None:
+    """Register soundsort's other heads too: whoever builds models by name sees every one of them.
+
+    (The package ``soundsort.models`` imports nothing itself, so that loading a saved linear head for
+    ``classify`` needs neither scikit-learn nor PyTorch.)
+    """
+    import soundsort.models.cnn  # noqa: F401  (registers cnn, yamnet-finetune, cnn-backbone)
+    import soundsort.models.torch_heads  # noqa: F401  (registers mlp, attention)
+    import soundsort.models.zeroshot  # noqa: F401  (registers score-threshold)
+
+
+_register_builtin()

@@ -5,9 +5,14 @@ A saved model is a folder::
     model.json    task, labels, featurizer name + parameters, model name + parameters, threshold,
                   library versions and the CPU's instruction-set level, metrics (the model card)
     model.skops   the fitted scikit-learn estimator, written with skops
+    model.head.json   linear and threshold heads only: the same head as plain numbers
+                  (:mod:`soundsort.models.linear_head`), so that ``classify`` / ``predict`` need
+                  neither skops nor scikit-learn
 
 Loading never unpickles: skops rebuilds objects from a declarative description and only types on
 :data:`TRUSTED_TYPES` (plus skops' own defaults) are allowed. A file naming any other type is refused.
+``load_model(folder, fast=True)`` returns the head of ``model.head.json`` instead while it was made from
+the folder's ``model.skops`` (same SHA-256); its probabilities are the estimator's, to the last float.
 """
 
 from __future__ import annotations
@@ -102,11 +107,32 @@ def save_model(folder: str | Path, estimator: Any | None, card: ModelCard, *, ov
     if (folder / "model.json").exists() and not overwrite:
         raise ModelError("a model already exists here (use --overwrite to replace it)", folder)
     folder.mkdir(parents=True, exist_ok=True)
+    head = None
     if estimator is not None:  # an ensemble's top folder has no weights of its own, only members
+        import hashlib
+
+        from soundsort.models.linear_head import export_head
+
+        data = sio.dumps(estimator)
         with atomic_open(folder / "model.skops", "wb") as fh:
-            fh.write(sio.dumps(estimator))
+            fh.write(data)
+        head = export_head(estimator, hashlib.sha256(data).hexdigest())
+    _write_head(folder, head)
     write_json(folder / "model.json", asdict(card))
     return folder
+
+
+def _write_head(folder: Path, head: dict[str, Any] | None) -> None:
+    """Write ``model.head.json`` (compact JSON), or remove one an earlier model left when there is none."""
+    from soundsort.models.linear_head import HEAD_FILE
+
+    path = folder / HEAD_FILE
+    if head is None:
+        path.unlink(missing_ok=True)
+        return
+    with atomic_open(path, "w", encoding="utf-8") as fh:
+        json.dump(head, fh, separators=(",", ":"))
+        fh.write("\n")
 
 
 def is_ensemble(card: ModelCard) -> bool:
@@ -140,17 +166,25 @@ def _check_classes(estimator: Any, card: ModelCard, folder: Path) -> None:
                          folder)
 
 
-def load_model(folder: str | Path) -> tuple[Any, ModelCard]:
+def load_model(folder: str | Path, *, fast: bool = False) -> tuple[Any, ModelCard]:
     """Load a model folder → ``(estimator, card)`` without unpickling anything.
 
-    For an ensemble the estimator is None: load each member folder in turn.
+    For an ensemble the estimator is None: load each member folder in turn. With ``fast``, a folder with a
+    ``model.head.json`` made from its ``model.skops`` gives that head (numpy only; same ``predict_proba``,
+    ``classes_``); any other folder loads through skops.
     """
-    import skops.io as sio
-
     folder = Path(folder)
     card = load_card(folder)
     if is_ensemble(card):
         return None, card
+    if fast:
+        from soundsort.models.linear_head import read_head
+
+        head, _ = read_head(folder, len(card.labels))
+        if head is not None:
+            return head, card
+    import skops.io as sio
+
     weights = folder / "model.skops"
     if not weights.is_file():
         raise ModelError("model.skops missing", folder)
