@@ -25,7 +25,8 @@ def _errline(msg: str) -> None:
 def tune(
     data: Annotated[list[Path], typer.Argument(help="Dataset folder(s): one sub-folder per label.")],
     space: Annotated[str, typer.Option("--space", "-s", help="Search space: a JSON file, or a shipped space "
-                                       "(genre-cnn, genre-embeddings, music-classical, music-embeddings).")],
+                                       "(`soundsort list` names them all: genre-cnn, genre-embeddings, "
+                                       "genre-finetune, music-classical, music-embeddings).")],
     trials: Annotated[int, typer.Option("--trials", "-n", help="Trials to run now (added to the study's earlier "
                                         "ones).")] = 20,
     timeout: Annotated[Optional[float], typer.Option(help="Start no new trial after this many seconds.")] = None,
@@ -39,7 +40,14 @@ def tune(
     runs: Annotated[Path, typer.Option(help="Where run folders (reports) and the default study storage "
                                        "go.")] = Path("runs"),
     seed: Annotated[int, typer.Option(help="Seed of the CV splits, the models and the sampler.")] = 0,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Parallel featurizing and model threads.")] = 2,
+    task: Annotated[Optional[str], typer.Option(help="music or genre (default: the space's own task).")] = None,
+    group_pattern: Annotated[Optional[str], typer.Option(help="Regex on file names giving the group, e.g. "
+                                                         "'^(\\d+)-' (default: the space's).")] = None,
+    groups_csv: Annotated[Optional[Path], typer.Option(help="CSV with columns path,group (e.g. artists; default: "
+                                                       "the space's).")] = None,
+    jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", help="Parallel featurizing and model threads "
+                                                "(0 = one per core; default: the config file's jobs, else 0).",
+                                                show_default=False)] = None,
     cache: Annotated[bool, typer.Option(help="Use the on-disk feature cache.")] = True,
     mlflow: Annotated[Optional[bool], typer.Option("--mlflow/--no-mlflow", help="Log the study's best run to MLflow "
                                                    "(default: when MLFLOW_TRACKING_URI is set).")] = None,
@@ -51,11 +59,24 @@ def tune(
     """
     from soundsort.tuning import load_space, run_study
 
+    import os
+
+    from soundsort.settings import current
+
     if trials < 0:
         raise ConfigError(f"--trials must be >= 0, got {trials}")
-    if jobs < 1:
-        raise ConfigError(f"--jobs must be >= 1, got {jobs}")
+    jobs = current().jobs if jobs is None else jobs
+    if jobs < 0:
+        raise ConfigError(f"--jobs must be >= 0, got {jobs}")
+    jobs = jobs or (os.cpu_count() or 1)
     spc = load_space(space)
+    if task is not None or group_pattern is not None or groups_csv is not None:  # the space, as the options say
+        from soundsort.tuning import parse_space
+
+        doc = dict(spc.raw)
+        doc.update({k: v for k, v in (("task", task), ("group_pattern", group_pattern),
+                                      ("groups_csv", str(groups_csv) if groups_csv else None)) if v is not None})
+        spc = parse_space(doc, name=spc.name, source=spc.source)
     out = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
 
     def progress(done: int, total: int, line: str) -> None:

@@ -110,4 +110,6 @@ def get_preset(name: str) -> Preset:
     try:
         return PRESETS[name]
     except KeyError:
-        raise ConfigError(f"unknown preset {name!r}; known: {', '.join(sorted(PRESETS))}") from None
+        from soundsort.suggest import unknown
+
+        raise ConfigError(unknown("preset", name, sorted(PRESETS))) from None

@@ -423,8 +423,12 @@ def parse_space(doc: Any, *, name: str = "space", source: str = "space", check_n
     task = doc["task"]
     if not isinstance(task, str) or not task.strip():
         fail("task", "must be a task name such as 'music' or 'genre'")
-    from soundsort.dataset.tasks import get_task
+    from soundsort.dataset.tasks import TASKS, get_task
 
+    if task.strip().lower() not in TASKS:
+        from soundsort.suggest import did_you_mean
+
+        fail("task", f"unknown task {task!r}{did_you_mean(task, TASKS)}; known: {', '.join(TASKS)}")
     binary = get_task(task).binary
     folds = doc.get("folds", 5)
     if not _is_int(folds) or folds < 2:

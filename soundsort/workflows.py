@@ -223,6 +223,9 @@ def train(roots: Sequence[str | Path], cfg: TrainConfig, *, model_dir: str | Pat
     threshold); its pooled and per-source scores (:func:`~soundsort.evaluation.crossval.source_cv_summary`) are
     returned as ``"leave_source_out"`` and written to the report, metrics.json and the model card.
     """
+    from soundsort.dataset.tasks import check_task
+
+    cfg.task = check_task(cfg.task)  # a typo ("musik") is an error naming the close task, never a new task
     method = ensemble_method(cfg.model)
     specs = parse_members(cfg.members) if method else [(cfg.features, cfg.model)]
     if model_dir is not None and (Path(model_dir) / "model.json").exists() and not overwrite:
@@ -279,6 +282,8 @@ def train(roots: Sequence[str | Path], cfg: TrainConfig, *, model_dir: str | Pat
     log(f"features took {t_feat:.1f}s; {len(index.skipped) + len(set(p for pr in preps for p, _ in pr.table.failed))} "
         "files skipped")
 
+    log(f"cross-validating: {cfg.folds} folds" + (f" × {cfg.repeats} repeats" if cfg.repeats > 1 else "")
+        + (f", {len(specs)} members" if method else "") + f" on {len(ok)} files")
     cvs = [cross_validate(est, pr.table.values, pr.table.file_index, y, groups, labels, n_splits=cfg.folds,
                           n_repeats=cfg.repeats, seed=cfg.seed, positive=pos, files=ok, augmented=aug)
            for est, pr, aug in zip(estimators, preps, augs)]
@@ -286,6 +291,7 @@ def train(roots: Sequence[str | Path], cfg: TrainConfig, *, model_dir: str | Pat
     oof_files = np.flatnonzero(~np.isnan(cv.oof_proba[:, 0]))
     calib = _calibration_summary(cv.oof_proba, y, oof_files)
     if cfg.calibration:  # the same CV without calibration, to show what calibration changed
+        log("cross-validating again without calibration (to show what calibration changed)")
         raw = [cross_validate(est, pr.table.values, pr.table.file_index, y, groups, labels, n_splits=cfg.folds,
                               n_repeats=1, seed=cfg.seed, positive=pos, files=ok, augmented=aug)
                for est, pr, aug in zip(raw_estimators, preps, augs)]
@@ -309,6 +315,7 @@ def train(roots: Sequence[str | Path], cfg: TrainConfig, *, model_dir: str | Pat
     if by_source:  # the same estimators (calibrated when asked) and threshold, one whole source held out per fold
         source_splits = _testable_sources(leave_source_out(y[ok], groups[ok], index.sources()[ok]))
         explicit = [(ok[sp.train], ok[sp.test]) for sp in source_splits if sp.testable]
+        log(f"leave-source-out: holding out each of {len(explicit)} sources in turn")
         lso_cvs = [cross_validate(est, pr.table.values, pr.table.file_index, y, groups, labels, positive=pos,
                                   files=ok, augmented=aug, splits=explicit)
                    for est, pr, aug in zip(estimators, preps, augs)]
@@ -322,8 +329,10 @@ def train(roots: Sequence[str | Path], cfg: TrainConfig, *, model_dir: str | Pat
             + (f"; not tested: {'; '.join(untested)}" if untested else ""))
     learn = None
     if cfg.learning_curve and not method:
+        log("learning curve (--no-learning-curve skips it)")
         learn = learning_curve(estimators[0], prep.table.values, prep.table.file_index, y, groups, labels,
                                n_splits=cfg.folds, seed=cfg.seed, positive=pos, augmented=augs[0])
+    log(f"fitting the final model on all {len(ok)} files")
     t1 = time.perf_counter()
     finals = [fit_on_files(est, pr.table.values, pr.table.file_index, y, ok, groups, aug)
               for est, pr, aug in zip(estimators, preps, augs)]
@@ -349,12 +358,15 @@ def train(roots: Sequence[str | Path], cfg: TrainConfig, *, model_dir: str | Pat
         members_summary = {f"{f}:{m}": c.summary for (f, m), c in zip(specs, cvs)}
         timing["members"] = ", ".join(f"{f}:{m}" for f, m in specs)
     saved = None
+    if model_dir is None:  # never a trained model thrown away: it goes into the run folder
+        model_dir = run_dir / "model"
     if model_dir is not None:
         data_info = {"roots": [str(r) for r in roots], "files": int(len(ok)),
                      "per_class": {c: int((y[ok] == i).sum()) for i, c in enumerate(labels)},
                      "group_pattern": cfg.group_pattern, "audio_hours": round(audio_seconds / 3600, 3),
                      "augmentation": ({"copies": cfg.augment, "noise": list(cfg.augment_noise),
-                                       "config": asdict(augment_config(cfg.augment_params))} if cfg.augment else None)}
+                                       "config": asdict(augment_config(cfg.augment_params))} if cfg.augment else None),
+                     "file_hashes": _training_hashes([prep.table.paths[i] for i in ok])}
 
         def card_for(fz: Any, model: str, params: dict, summary: dict) -> ModelCard:
             return ModelCard(task=cfg.task, labels=labels, featurizer=fz.name, featurizer_params=fz.params(),
@@ -386,18 +398,27 @@ def train(roots: Sequence[str | Path], cfg: TrainConfig, *, model_dir: str | Pat
         from soundsort.evaluation.plots import plot_embedding_map
         from soundsort.models.segments import aggregate
 
+        log("t-SNE map of the files' features (--no-embedding-map skips it)")
         per_file = aggregate(prep.table.values, prep.table.file_index, prep.table.n_files)[ok]
+        sources = index.sources()[ok]
         plot_embedding_map(per_file, [labels[i] for i in y[ok]], run_dir / "embedding_map.png", seed=cfg.seed,
-                           title=f"t-SNE map of the files' {featurizers[0].name} features")
+                           title=f"{run_dir.name}: t-SNE map of the files' {featurizers[0].name} features",
+                           sources=[str(x) for x in sources] if len(set(sources.tolist())) > 1 else None)
         figures.append("embedding_map.png")
     if saved is not None and cfg.profile:
         from soundsort.evaluation.profile import profile_model
 
+        log("profiling the saved model in a fresh process (--no-profile skips it)")
         sample = [prep.table.paths[i] for i in ok[:: max(1, len(ok) // 5)][:5]]
         timing["inference"] = profile_model(saved, sample)
+    fold_of = {int(f): int(fold) for rep, fold, test, _ in cv.split_proba if rep == 0 for f in test}
+    log("writing the report")
     report = write_evaluation(run_dir, title=f"Training report: {cfg.task} / "
                               + (f"{cfg.model} of {', '.join(f'{f}:{m}' for f, m in specs)}" if method
                                  else f"{cfg.features} / {cfg.model}"),
+                              folds=[fold_of.get(int(i)) for i in oof_files],
+                              model_name=f"{cfg.task} {cfg.model}" if method else
+                              f"{cfg.task} {cfg.features}/{cfg.model}",
                               config=config, overall=overall, y_true=y[oof_files], proba=cv.oof_proba[oof_files],
                               labels=labels, paths=[prep.table.paths[i] for i in oof_files], positive=pos,
                               cv_summary=cv.summary, cv_folds=cv.folds, learning=learn, timing=timing,
@@ -408,6 +429,42 @@ def train(roots: Sequence[str | Path], cfg: TrainConfig, *, model_dir: str | Pat
                     **({f"lso_{k}": v for k, v in _headline(lso["pooled"]).items()} if lso else {})})
     return {"run_dir": run_dir, "report": report, "model_dir": saved, "cv": cv.summary, "overall": overall,
             "skipped": skipped, "labels": labels, "members": members_summary, "leave_source_out": lso}
+
+
+#: content hashes kept in a model card: the first 16 hex digits (64 bits) of each training file's blake2b
+HASH_DIGITS = 16
+
+
+def _training_hashes(paths: Sequence[str | Path]) -> list[str]:
+    """Short content hashes of the training files (sorted), so ``evaluate`` can tell a file it was trained on."""
+    from soundsort.cache import content_hash
+    from soundsort.errors import AudioError
+
+    out = set()
+    for p in paths:
+        try:
+            out.add(content_hash(p)[:HASH_DIGITS])
+        except AudioError:
+            continue
+    return sorted(out)
+
+
+def _seen_in_training(card: ModelCard, paths: Sequence[str | Path]) -> list[str]:
+    """The ``paths`` whose content is among the training files of ``card`` (empty when the card keeps none)."""
+    known = set(card.training_data.get("file_hashes") or [])
+    if not known:
+        return []
+    from soundsort.cache import content_hash
+    from soundsort.errors import AudioError
+
+    seen = []
+    for p in paths:
+        try:
+            if content_hash(p)[:HASH_DIGITS] in known:
+                seen.append(str(p))
+        except AudioError:
+            continue
+    return seen
 
 
 def _testable_sources(splits: list[SourceSplit]) -> list[SourceSplit]:
@@ -451,8 +508,13 @@ def _track(flag: bool | None, run_dir: Path, runs_dir: str | Path, *, name: str,
 
 def evaluate(model_dir: str | Path, roots: Sequence[str | Path], *, runs_dir: str | Path = "runs",
              group_pattern: str | None = None, jobs: int = 1, cache: bool = True,
-             progress: Progress | None = None, profile: bool = True, mlflow: bool | None = None) -> dict[str, Any]:
-    """Score a saved model (or ensemble) on a labelled dataset (all files are test files); write a run folder."""
+             progress: Progress | None = None, profile: bool = True, mlflow: bool | None = None,
+             log: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
+    """Score a saved model (or ensemble) on a labelled dataset (all files are test files); write a run folder.
+
+    Said through ``log`` and at the top of the report: classes of the model with no file in the data (left
+    out of the macro averages), and files the model was trained on (by content hash, when its card keeps
+    them): scores on those are no test."""
     predictor = Predictor(model_dir)
     card = predictor.card
     parts = predictor.members or [predictor]
@@ -478,13 +540,29 @@ def evaluate(model_dir: str | Path, roots: Sequence[str | Path], *, runs_dir: st
     t_pred = time.perf_counter() - t0
     overall = classification_metrics(prep.y_file[ok], proba[ok], card.labels, positive=prep.positive,
                                      threshold=card.threshold)
+    warnings = []
+    if overall.get("absent_classes"):
+        warnings.append(f"{len(overall['absent_classes'])} of the model's {len(card.labels)} classes have no file "
+                        f"in this data ({', '.join(overall['absent_classes'])}): they are left out of the macro "
+                        "averages (a file predicted as one of them still counts as an error)")
+    seen = _seen_in_training(card, [table.paths[i] for i in ok])
+    if seen:
+        warnings.append(f"{len(seen)} of {len(ok)} files are in the model's training data (same content): scores "
+                        "on them are no test" + (" — all of them: this evaluates the model on what it learned"
+                                                 if len(seen) == len(ok) else ""))
+    for w in warnings:
+        log(f"warning: {w}")
+    overall["trained_on"] = len(seen)
     audio_seconds = float(sum(it.duration for it in prep.index.items))
     timing = {"predict_seconds": round(t_pred, 3), "audio_seconds": round(audio_seconds, 1)}
     run_dir = new_run_dir(runs_dir, f"evaluate-{card.task}-{card.featurizer}-{card.model}")
     failed = {p: r for pr in preps for p, r in pr.table.failed}
     skipped = [(s.path, f"{s.path}: {s.reason}") for s in index.skipped] + sorted(failed.items())
-    config = {"command": "evaluate", "model": str(model_dir), "data": [str(r) for r in roots],
-              "card": asdict(card)}
+    card_doc = asdict(card)
+    hashes = card_doc["training_data"].pop("file_hashes", None)
+    if hashes is not None:
+        card_doc["training_data"]["file_hashes"] = f"{len(hashes)} content hashes (in the model card)"
+    config = {"command": "evaluate", "model": str(model_dir), "data": [str(r) for r in roots], "card": card_doc}
     if profile:
         from soundsort.evaluation.profile import profile_model
 
@@ -493,7 +571,8 @@ def evaluate(model_dir: str | Path, roots: Sequence[str | Path], *, runs_dir: st
     report = write_evaluation(run_dir, title=f"Evaluation: {Path(model_dir).name} on {', '.join(map(str, roots))}",
                               config=config, overall=overall, y_true=prep.y_file[ok], proba=proba[ok],
                               labels=card.labels, paths=[table.paths[i] for i in ok], positive=prep.positive,
-                              timing=timing, failed=skipped, calibration=calib)
+                              timing=timing, failed=skipped, calibration=calib, warnings=warnings,
+                              trained_on=seen, model_name=f"{Path(model_dir).name}: {card.featurizer}/{card.model}")
     _track(mlflow, run_dir, runs_dir, name=f"evaluate-{Path(model_dir).name}", params=config,
            metrics={**summary_metrics(None, overall), "brier": calib["model"]["brier"]})
-    return {"run_dir": run_dir, "report": report, "overall": overall, "skipped": skipped}
+    return {"run_dir": run_dir, "report": report, "overall": overall, "skipped": skipped, "warnings": warnings}

@@ -14,9 +14,12 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every test gets the same private cache folder, never the user's ~/.cache/soundsort."""
+    """Every test gets the same private cache folder, never the user's ~/.cache/soundsort (nor their config)."""
     root = tmp_path_factory.getbasetemp() / "soundsort-cache"
     monkeypatch.setenv("SOUNDSORT_CACHE_DIR", str(root))
+    monkeypatch.setenv("SOUNDSORT_CONFIG", "")  # no user config file (soundsort/settings.py) changes a test
+    for var in ("SOUNDSORT_MUSIC_MODEL", "SOUNDSORT_GENRE_MODEL", "SOUNDSORT_JOBS", "SOUNDSORT_FORMAT"):
+        monkeypatch.delenv(var, raising=False)
 
 
 @pytest.fixture(scope="session")

@@ -144,4 +144,4 @@ def test_train_with_calibration_threshold_and_mlflow(example_data: Path, tmp_pat
 
 def test_threshold_only_for_the_binary_task(example_data: Path, tmp_path: Path) -> None:
     res = run_cli("train", str(example_data), "--task", "genre", "--optimize", "f1", "--runs", str(tmp_path))
-    assert res.returncode == 1 and "binary music task" in res.stderr
+    assert res.returncode == 2 and "binary music task" in res.stderr  # a usage error

@@ -127,7 +127,7 @@ def test_cli_schema_and_existing_output_protected(folder: Path, tmp_path: Path) 
     out = tmp_path / "mine.csv"
     out.write_text("precious user data\n")
     res = run_cli("classify", str(folder / "song.flac"), "--format", "csv", "--output", str(out))
-    assert res.returncode == 1 and "exists" in res.stderr
+    assert res.returncode == 2 and "exists" in res.stderr  # a usage error: --overwrite or --resume
     assert out.read_text() == "precious user data\n"
 
 

@@ -32,17 +32,22 @@ def test_index_lists_bad_files_and_goes_on(tmp_path: Path) -> None:
     assert len(doc["items"]) == 6 and doc["label_map"] == {"music": 0, "noise": 1}
     assert {Path(s["path"]).name for s in doc["skipped"]} == {"empty.wav", "fake.mp3"}
     again = run_cli("index", str(data), "--output", str(out))
-    assert again.returncode == 1 and "already exists" in again.stderr
+    assert again.returncode == 3 and "already exists" in again.stderr  # 3: nothing could be done
 
 
 def test_errors_are_one_line(tmp_path: Path) -> None:
     res = run_cli("index", str(tmp_path / "missing"))
     assert res.returncode != 0 and "Traceback" not in res.stderr
     res = run_cli("predict", str(tmp_path), "--model", str(tmp_path / "no-model"))
-    assert res.returncode == 1
+    assert res.returncode == 3
+    assert res.stderr.strip().count("\n") == 0 and "model folder not found" in res.stderr
+    (tmp_path / "empty-model").mkdir()
+    sf.write(tmp_path / "song.wav", synth_music(2.0, 16000, seed=1), 16000)
+    res = run_cli("predict", str(tmp_path / "song.wav"), "--model", str(tmp_path / "empty-model"))
+    assert res.returncode == 3
     assert res.stderr.strip().count("\n") == 0 and "model.json missing" in res.stderr
     res = run_cli("train", str(tmp_path), "--model", "nonsense")
-    assert res.returncode == 1 and "unknown model" in res.stderr and "Traceback" not in res.stderr
+    assert res.returncode == 2 and "unknown model" in res.stderr and "Traceback" not in res.stderr
 
 
 def test_tags_command_on_real_signals(tmp_path: Path) -> None:

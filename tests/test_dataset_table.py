@@ -159,7 +159,7 @@ def test_cli_index_and_train_from_table(fma: Path, tmp_path: Path) -> None:
     # errors: one line, naming the table and the column / row
     r = run_cli("index", str(fma), "-o", str(tmp_path / "i2.json"), "--labels-csv", str(csv_path), "--header-rows",
                 "3", "--path-column", "track_id", "--label-column", "genre")
-    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1
+    assert r.returncode == 3 and len(r.stderr.strip().splitlines()) == 1
     assert "--label-column 'genre': no such column" in r.stderr and "track.genre_top" in r.stderr
     r = run_cli("index", str(fma), "--label-column", "x")
-    assert r.returncode == 1 and "need --labels-csv" in r.stderr
+    assert r.returncode == 2 and "need --labels-csv" in r.stderr

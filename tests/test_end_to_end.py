@@ -87,15 +87,16 @@ def test_model_with_other_feature_config_is_refused(trained: dict, tmp_path: Pat
     card = json.loads((other / "model.json").read_text())
     card["featurizer_params"]["version"] = 999
     (other / "model.json").write_text(json.dumps(card))
-    res = run_cli("predict", str(tmp_path), "--model", str(other))
-    assert res.returncode == 1
+    sf.write(tmp_path / "clip.wav", synth_music(3.0, 22050, seed=5), 22050)
+    res = run_cli("predict", str(tmp_path / "clip.wav"), "--model", str(other))
+    assert res.returncode == 3  # nothing could be done: the model is refused
     assert "version" in res.stderr and "Traceback" not in res.stderr
 
 
 def test_train_refuses_to_overwrite_model(trained: dict, example_data: Path) -> None:
     res = run_cli("train", str(example_data), "--output", str(trained["model"]), "--folds", "2",
                   "--no-learning-curve", "--runs", str(trained["work"] / "runs2"))
-    assert res.returncode == 1
+    assert res.returncode == 3
     assert "already exists" in res.stderr
 
 

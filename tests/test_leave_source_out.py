@@ -180,12 +180,12 @@ def test_leave_source_out_refusals(collections: dict[str, Path], tmp_path: Path)
     base = ["--features", "mfcc", "--no-learning-curve", "--no-embedding-map", "--no-profile", "-j", "1",
             "--runs", str(tmp_path / "runs"), "-o", str(tmp_path / "m")]
     one = run_cli("train", str(collections["radio"]), "--cv", "leave-source-out", *base)
-    assert one.returncode == 1 and "at least 2 data sources" in one.stderr
+    assert one.returncode == 3 and "at least 2 data sources" in one.stderr
     assert len(one.stderr.strip().splitlines()) == 1
     bad = run_cli("train", str(collections["radio"]), "--cv", "by-source", *base)
-    assert bad.returncode == 1 and "unknown --cv 'by-source'" in bad.stderr
+    assert bad.returncode == 2 and "unknown --cv 'by-source'" in bad.stderr
     csv_only = run_cli("train", str(collections["radio"]), "--sources-csv", str(tmp_path / "s.csv"), *base)
-    assert csv_only.returncode == 1 and "--sources-csv" in csv_only.stderr
+    assert csv_only.returncode == 2 and "--sources-csv" in csv_only.stderr
     assert not (tmp_path / "m").exists()
     # only music once the music collection is held out, and only non-music otherwise: nothing testable
     cfg = TrainConfig(features="mfcc", cv="leave-source-out", learning_curve=False, embedding_map=False, profile=False)

@@ -360,6 +360,6 @@ def test_cli_embed_similar_cluster_duplicates(collection: Path, tmp_path: Path) 
     assert r.returncode == 0 and json.loads(r.stdout)["groups"] == []
     # one-line errors
     r = run_cli("similar", str(collection / "song0.flac"), "--library", str(tmp_path / "none"))
-    assert r.returncode == 1 and r.stderr.count("\n") == 1 and "library folder not found" in r.stderr
+    assert r.returncode == 3 and r.stderr.count("\n") == 1 and "library folder not found" in r.stderr
     r = run_cli("cluster", "--library", str(lib))
-    assert r.returncode == 1 and "--k N" in r.stderr
+    assert r.returncode == 3 and "--k N" in r.stderr

@@ -2,8 +2,8 @@
 
 ``music``: binary. A folder named ``music``, or ``music_*`` / ``music-*`` (``music_piano``,
 ``music-live``; any case), is the positive class "music"; every other folder (speech, noise,
-environmental sounds, silence, ...) is "non-music". ``genre`` (or any other name): multi-class, one class
-per folder.
+environmental sounds, silence, ...) is "non-music". ``genre``: multi-class, one class per folder (whatever
+the folders are: genres, instruments, moods). Saved models of other task names still load and predict.
 """
 
 from __future__ import annotations
@@ -46,6 +46,23 @@ class Task:
         if self.binary:
             return [MUSIC, NON_MUSIC]
         return sorted(set(folder_labels))
+
+
+#: The tasks ``train --task`` accepts: ``music`` (binary) and ``genre`` (one class per folder, whatever the
+#: folders are: genres, instruments, moods). Any other name is refused, so a typo never trains a surprise.
+TASKS = (MUSIC, "genre")
+
+
+def check_task(name: str) -> str:
+    """``name`` normalized when it is one of :data:`TASKS`, else a :class:`ConfigError` suggesting the close one."""
+    from soundsort.errors import ConfigError
+    from soundsort.suggest import unknown
+
+    norm = str(name).strip().lower()
+    if norm not in TASKS:
+        raise ConfigError(unknown("task", name, TASKS) + " (genre learns one class per folder, whatever the "
+                          "folders are named)")
+    return norm
 
 
 def get_task(name: str) -> Task:

@@ -27,7 +27,8 @@ def classification_metrics(
 
     For a binary task give ``positive`` (the class index of, e.g., "music"): then precision, recall
     and F1 are those of the positive class at ``threshold``, and PR-AUC (average precision) is added.
-    Macro-averaged precision / recall / F1, a per-class table and the confusion matrix are always there.
+    Macro-averaged precision / recall / F1 (over the classes that have at least one true file; the others
+    are listed in ``absent_classes``), a per-class table and the confusion matrix are always there.
     """
     y_true = np.asarray(y_true, dtype=int)
     proba = np.asarray(proba, dtype=float)
@@ -38,12 +39,16 @@ def classification_metrics(
         y_pred = proba.argmax(axis=1)
     idx = list(range(k))
     p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=idx, zero_division=0)
+    present = s > 0  # a class with no true file has no recall to speak of: macro scores leave it out
+    if not present.any():
+        present = np.ones(k, dtype=bool)
     out: dict[str, Any] = {
         "n": int(len(y_true)),
         "accuracy": float(accuracy_score(y_true, y_pred)),
-        "precision_macro": float(np.mean(p)),
-        "recall_macro": float(np.mean(r)),
-        "f1_macro": float(np.mean(f)),
+        "precision_macro": float(np.mean(p[present])),
+        "recall_macro": float(np.mean(r[present])),
+        "f1_macro": float(np.mean(f[present])),
+        "absent_classes": [labels[i] for i in idx if not present[i]],
         "per_class": {labels[i]: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]),
                                   "support": int(s[i])} for i in idx},
         "confusion_matrix": confusion_matrix(y_true, y_pred, labels=idx).tolist(),

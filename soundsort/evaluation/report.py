@@ -16,6 +16,24 @@ from soundsort.evaluation import plots
 from soundsort.evaluation.metrics import pr_curve
 
 
+#: at most this many files listed per report section (all are in predictions.csv)
+_LISTED = 50
+
+
+def _misclassified_section(wrong: Sequence[tuple[str, str, str, float, Any]], n: int, *, with_fold: bool) -> list[str]:
+    """Markdown lines listing the misclassified files, the most confident mistakes first."""
+    if not wrong:
+        return [f"## Misclassified files (0 of {n})", "", "None.", ""]
+    lines = [f"## Misclassified files ({len(wrong)} of {n})", "",
+             "Most confident mistakes first" + (f"; the first {_LISTED} (all are in predictions.csv)"
+                                                if len(wrong) > _LISTED else "") + ".", "",
+             "| file | true | predicted | p(predicted) |" + (" fold |" if with_fold else ""),
+             "|---|---|---|---|" + ("---|" if with_fold else "")]
+    for path, t, p, conf, fold in wrong[:_LISTED]:
+        lines.append(f"| {path} | {t} | {p} | {conf:.3f} |" + (f" {'' if fold is None else fold} |" if with_fold else ""))
+    return lines + [""]
+
+
 def new_run_dir(base: str | Path, name: str) -> Path:
     """A fresh folder ``base/YYYYmmdd-HHMMSS-name`` (suffixed when it exists: nothing is overwritten)."""
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -39,8 +57,10 @@ def _fmt(stat: dict[str, float] | float | None) -> str:
 
 def per_class_table(metrics: dict[str, Any]) -> str:
     rows = ["| class | precision | recall | F1 | support |", "|---|---|---|---|---|"]
+    absent = set(metrics.get("absent_classes") or [])
     for name, m in metrics["per_class"].items():
-        rows.append(f"| {name} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {m['support']} |")
+        support = f"{m['support']} (no file: left out of the macro averages)" if name in absent else str(m["support"])
+        rows.append(f"| {name} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {support} |")
     return "\n".join(rows)
 
 
@@ -110,13 +130,22 @@ def write_evaluation(
     operating: dict[str, Any] | None = None,
     figures: Sequence[str] = (),
     leave_source_out: dict[str, Any] | None = None,
+    folds: Sequence[int | None] | None = None,
+    warnings: Sequence[str] = (),
+    trained_on: Sequence[str] = (),
+    model_name: str | None = None,
 ) -> Path:
     """Write config.json, metrics.json, confusion matrix (PNG + JSON), PR curve (binary), learning curve,
     predictions.csv and report.md into ``run_dir``. Returns the report's path.
 
-    ``leave_source_out`` (from :func:`~soundsort.evaluation.crossval.source_cv_summary`) adds the
-    out-of-source scores, pooled and per source, next to the grouped cross-validation."""
+    The report gives results first (warnings, scores, the misclassified files, figures) and the exact
+    configuration last. ``folds`` (the out-of-fold fold of each of ``paths``) becomes predictions.csv's
+    ``fold`` column; ``warnings`` open the report; ``trained_on`` lists files the model was trained on;
+    ``model_name`` names the model in plot titles (with the run folder's name). ``leave_source_out`` (from
+    :func:`~soundsort.evaluation.crossval.source_cv_summary`) adds the out-of-source scores, pooled and per
+    source, next to the grouped cross-validation."""
     run = Path(run_dir)
+    who = f"{run.name}" + (f" ({model_name})" if model_name else "")
     run.mkdir(parents=True, exist_ok=True)
     write_json(run / "config.json", config)
     metrics_doc: dict[str, Any] = {"overall": overall}
@@ -140,38 +169,46 @@ def write_evaluation(
     write_json(run / "metrics.json", metrics_doc)
 
     write_json(run / "confusion_matrix.json", {"labels": list(labels), "matrix": overall["confusion_matrix"]})
-    plots.plot_confusion_matrix(overall["confusion_matrix"], labels, run / "confusion_matrix.png")
+    plots.plot_confusion_matrix(overall["confusion_matrix"], labels, run / "confusion_matrix.png",
+                                title=f"Confusion matrix — {who}")
     extra_figures = list(figures)
     figures = ["confusion_matrix.png"]
     curves = {k: v["reliability"] for k, v in (calibration or {}).items() if isinstance(v, dict) and "reliability" in v}
     if curves:
-        plots.plot_reliability(curves, run / "reliability.png")
+        plots.plot_reliability(curves, run / "reliability.png", title=f"Reliability diagram — {who}")
         figures.append("reliability.png")
     if positive is not None and "pr_auc" in overall:
         curve = pr_curve(y_true, proba[:, positive], positive)
-        write_json(run / "pr_curve.json", curve)
+        write_json(run / "pr_curve.json", {k: [round(float(v), 4) for v in vs] for k, vs in curve.items()})
         plots.plot_pr_curve(curve["precision"], curve["recall"], run / "pr_curve.png", pr_auc=overall["pr_auc"],
-                            positive=labels[positive], threshold_point=(overall["recall"], overall["precision"]))
+                            positive=labels[positive], threshold_point=(overall["recall"], overall["precision"]),
+                            title=f"Precision-recall curve — {who}")
         figures.append("pr_curve.png")
     if learning:
         plots.plot_learning_curve(learning["sizes"], np.array(learning["train"]), np.array(learning["validation"]),
-                                  run / "learning_curve.png", metric=learning["metric"])
+                                  run / "learning_curve.png", metric=learning["metric"],
+                                  title=f"Learning curve — {who}")
         figures.append("learning_curve.png")
 
+    pred = proba.argmax(axis=1)
+    if positive is not None and len(labels) == 2:
+        pred = np.where(proba[:, positive] >= overall.get("threshold", 0.5), positive, 1 - positive)
+    fold_of = list(folds) if folds is not None else [None] * len(paths)
     with atomic_open(run / "predictions.csv", "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
-        w.writerow(["path", "true", "predicted", *[f"p_{name}" for name in labels]])
-        pred = proba.argmax(axis=1)
-        if positive is not None and len(labels) == 2:
-            pred = np.where(proba[:, positive] >= overall.get("threshold", 0.5), positive, 1 - positive)
-        for path, t, p, row in zip(paths, y_true, pred, proba):
-            w.writerow([path, labels[int(t)], labels[int(p)], *[f"{v:.4f}" for v in row]])
+        w.writerow(["path", "true", "predicted", *([] if folds is None else ["fold"]),
+                    *[f"p_{name}" for name in labels]])
+        for path, t, p, f, row in zip(paths, y_true, pred, fold_of, proba):
+            w.writerow([path, labels[int(t)], labels[int(p)], *([] if folds is None else ["" if f is None else f]),
+                        *[f"{v:.4f}" for v in row]])
+    wrong = [(path, labels[int(t)], labels[int(p)], float(row[int(p)]), f)
+             for path, t, p, f, row in zip(paths, y_true, pred, fold_of, proba) if int(t) != int(p)]
+    wrong.sort(key=lambda w_: -w_[3])  # the most confident mistakes first
 
-    lines = [f"# {title}", "", f"Created {_dt.datetime.now().isoformat(timespec='seconds')}.", ""]
-    lines += ["## Configuration", "", "```json"]
-    import json
-
-    lines += [json.dumps(config, indent=2, default=str), "```", ""]
+    lines = [f"# {title}", "", f"Created {_dt.datetime.now().isoformat(timespec='seconds')}. Results first; the "
+             "exact configuration is at the end (and in config.json).", ""]
+    if warnings:
+        lines += ["## Warnings", ""] + [f"- {w_}" for w_ in warnings] + [""]
     head = ["accuracy", "precision", "recall", "f1", "pr_auc"] if positive is not None else \
         ["accuracy", "precision_macro", "recall_macro", "f1_macro"]
     if positive is not None:
@@ -219,10 +256,19 @@ def write_evaluation(
                       f"{inference['peak_rss_mib']} MiB |", ""]
         elif isinstance(inference, dict):
             lines += [f"Inference profiling failed: {inference['error']}", ""]
+    lines += _misclassified_section(wrong, len(paths), with_fold=folds is not None)
+    if trained_on:
+        lines += [f"## Files the model was trained on ({len(trained_on)})", "",
+                  "Their content is among the model's training files (content hashes in its card): scores on "
+                  "them are no test.", ""] + [f"- {p}" for p in trained_on[:_LISTED]]
+        lines += ([f"- … and {len(trained_on) - _LISTED} more"] if len(trained_on) > _LISTED else []) + [""]
     figures += extra_figures
     lines += ["## Figures", ""] + [f"![{f}]({f})" for f in figures] + [""]
     if failed:
         lines += ["## Files skipped", ""] + [f"- {r}" for _, r in failed] + [""]
+    import json
+
+    lines += ["## Configuration", "", "```json", json.dumps(config, indent=2, default=str), "```", ""]
     report = run / "report.md"
     with atomic_open(report, "w", encoding="utf-8") as fh:
         fh.write("\n".join(lines))

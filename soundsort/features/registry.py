@@ -305,8 +305,9 @@ def get_featurizer(name: str, **overrides: Any) -> Featurizer:
     try:
         factory = _REGISTRY[name]
     except KeyError:
-        known = ", ".join(featurizer_names()) or "none"
-        raise ConfigError(f"unknown feature set {name!r}; known: {known}") from None
+        from soundsort.suggest import unknown
+
+        raise ConfigError(unknown("feature set", name, featurizer_names())) from None
     try:
         return factory(**overrides)
     except TypeError as exc:  # a factory without **kwargs given a wrong name

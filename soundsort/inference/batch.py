@@ -31,7 +31,22 @@ from soundsort.errors import display_path
 from soundsort.errors import ConfigError, SoundsortError
 from soundsort.inference.schema import CSV_COLUMNS, to_csv_row
 
-FORMATS = ("json", "jsonl", "csv")
+FORMATS = ("json", "jsonl", "csv", "segments")
+
+
+def _columns(fmt: str) -> list[str]:
+    from soundsort.inference.exports import SEGMENT_COLUMNS
+
+    return SEGMENT_COLUMNS if fmt == "segments" else CSV_COLUMNS
+
+
+def _rows(fmt: str, record: dict[str, Any]) -> list[list[str]]:
+    """The CSV rows of one record: one (``csv``) or one per timeline segment (``segments``)."""
+    if fmt == "segments":
+        from soundsort.inference.exports import segment_rows
+
+        return segment_rows(record)
+    return [to_csv_row(record)]
 
 
 def read_records(path: Path, fmt: str) -> list[dict[str, Any]]:
@@ -54,6 +69,12 @@ def read_records(path: Path, fmt: str) -> list[dict[str, Any]]:
             raise ConfigError(f"cannot resume: the output is not valid JSON ({exc})", path) from None
         return data if isinstance(data, list) else []
     rows = list(csv.DictReader(io.StringIO(text)))
+    if fmt == "segments":  # only files that were analysed have rows: each is one ok record
+        by_path: dict[str, list[dict[str, str]]] = {}
+        for r in rows:
+            if r.get("path"):
+                by_path.setdefault(r["path"], []).append(r)
+        return [{"path": p, "status": "ok", "_rows": rs} for p, rs in by_path.items()]
     return [{"path": r.get("path"), "status": r.get("status"), "_csv": r} for r in rows]
 
 
@@ -85,14 +106,16 @@ class ResultWriter:
                 self.done = {str(r["path"]) for r in kept}
                 if fmt == "csv":
                     self._csv_rows = [[r["_csv"].get(c, "") for c in CSV_COLUMNS] for r in kept]
+                elif fmt == "segments":
+                    self._csv_rows = [[row.get(c, "") for c in _columns(fmt)] for r in kept for row in r["_rows"]]
                 else:
                     self.records = kept
                 self._rewrite()  # drop failed / torn records, keep the good ones
             elif not overwrite:
                 raise ConfigError("output file exists (use --resume to continue it or --overwrite to replace it)",
                                   output)
-        if output is None and fmt == "csv":
-            csv.writer(self.stream).writerow(CSV_COLUMNS)
+        if output is None and fmt in ("csv", "segments"):
+            csv.writer(self.stream).writerow(_columns(fmt))
         if output is not None and fmt == "jsonl":
             if not output.exists():
                 self._rewrite()
@@ -113,20 +136,22 @@ class ResultWriter:
                 fh.write(json.dumps(r) + "\n")
         else:
             w = csv.writer(fh)
-            w.writerow(CSV_COLUMNS)
+            w.writerow(_columns(self.fmt))
             w.writerows(self._csv_rows)
 
     def add(self, record: dict[str, Any]) -> None:
         """Record one file's result and write it out (now for jsonl / stdout, throttled otherwise)."""
-        if self.fmt == "csv":
-            self._csv_rows.append(to_csv_row(record))
+        rows: list[list[str]] = []
+        if self.fmt in ("csv", "segments"):
+            rows = _rows(self.fmt, record)
+            self._csv_rows.extend(rows)
         else:
             self.records.append(record)
         if self.output is None:
             if self.fmt == "jsonl":
                 self.stream.write(json.dumps(record) + "\n")
-            elif self.fmt == "csv":
-                csv.writer(self.stream).writerow(self._csv_rows[-1])
+            elif rows:
+                csv.writer(self.stream).writerows(rows)
             self.stream.flush()
             return
         if self._jsonl is not None:

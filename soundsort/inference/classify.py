@@ -48,6 +48,9 @@ class ClassifyConfig:
     max_genre_windows: int = 10  # long songs: an even spread of at most this many music windows
     block_seconds: float = 60.0  # decoded and analysed at a time
     genre: bool = True
+    #: label a file "mixed" when its music share is within [mixed, 1 - mixed] (None: music / non-music only,
+    #: by the mean music probability against the model's threshold)
+    mixed: float | None = None
 
 
 @dataclass
@@ -59,7 +62,11 @@ class FileResult:
     duration: float = 0.0
     music_probability: float | None = None
     music_share: float | None = None
-    label: str | None = None  # "music" when the file is mostly music by the model's threshold
+    #: "music" when the mean music probability reaches the model's threshold, else "non-music"; "mixed" when
+    #: ``ClassifyConfig.mixed`` is set and the music share is within [mixed, 1 - mixed]
+    label: str | None = None
+    #: segments ``{start, end, label, confidence}``; with genre on, also ``genre`` (that music segment's own
+    #: top-k genres, None for non-music or a music segment no genre window fell in) and ``genre_windows``
     timeline: list[dict[str, Any]] = field(default_factory=list)
     genre: list[dict[str, Any]] | None = None  # top-k [{"label", "probability"}], from music parts only
     genre_windows: int = 0
@@ -150,7 +157,10 @@ class Classifier:
         music_dir = Path(music_model) if music_model else DEFAULT_MUSIC_MODEL
         self.music_est, self.music_card = load_model(music_dir)
         if self.music_est is None or self.music_card.positive_label is None or len(self.music_card.labels) != 2:
-            raise ModelError("classify needs a binary music / non-music model (trained with --task music)",
+            kind = "" if self.music_est is None or self.music_card.positive_label is not None else (
+                f" (this one is a {self.music_card.task!r} model of {len(self.music_card.labels)} labels; give a "
+                "genre model as --genre-model)")
+            raise ModelError("classify needs a binary music / non-music model (trained with --task music)" + kind,
                              music_dir)
         self.music_feat = featurizer_for(self.music_card, music_dir)
         if not hasattr(self.music_feat, "hop_seconds"):
@@ -165,6 +175,9 @@ class Classifier:
             if self.genre_est is None:
                 raise ModelError("classify needs a single genre model, not an ensemble", genre_dir)
             self.genre_feat = featurizer_for(self.genre_card, genre_dir)
+            if self.genre_card.positive_label is not None or self.genre_card.task == "music":
+                raise ModelError("this is a music / non-music model (task music), not a genre model: give it "
+                                 "as --model, and a model trained with --task genre as --genre-model", genre_dir)
             self._set_threads(self.genre_feat, threads)
             self.models["genre"] = self._describe(genre_dir, self.genre_card)
 
@@ -266,11 +279,16 @@ class Classifier:
                                margin=cfg.margin, min_segment_seconds=cfg.min_segment_seconds,
                                labels=("music", "non-music"))
         mean_p = float(probs.mean())
-        result = FileResult(str(path), "ok", round(duration, 3), round(mean_p, 4), round(music_share(segments), 4),
-                            "music" if mean_p >= threshold else "non-music", [s.to_dict() for s in segments],
-                            models=self.models, warnings=said.summary())
+        share = music_share(segments)
+        label = "music" if mean_p >= threshold else "non-music"
+        if cfg.mixed is not None and cfg.mixed <= share <= 1.0 - cfg.mixed:
+            label = "mixed"
+        result = FileResult(str(path), "ok", round(duration, 3), round(mean_p, 4), round(share, 4), label,
+                            [s.to_dict() for s in segments], models=self.models, warnings=said.summary())
         if self.genre_feat is not None:
-            result.genre, result.genre_windows = self._genre(segments, thin, native_sr)
+            result.genre, result.genre_windows, per_segment = self._genre(segments, thin, native_sr)
+            for seg, (genre, n) in zip(result.timeline, per_segment):
+                seg["genre"], seg["genre_windows"] = genre, n
         return result
 
     def _offer_windows(self, thin: _Thinner, native: _RollingAudio, native_sr: int, times_l: list[np.ndarray],
@@ -292,23 +310,54 @@ class Classifier:
         native.drop_before(int(round(next_w * native_sr)))
         return next_w
 
-    def _genre(self, segments: list[Segment], thin: _Thinner, native_sr: int) -> tuple[list[dict[str, Any]] | None, int]:
+    def _genre(self, segments: list[Segment], thin: _Thinner, native_sr: int
+               ) -> tuple[list[dict[str, Any]] | None, int, list[tuple[list[dict[str, Any]] | None, int]]]:
+        """The file's top genres from its music windows, how many windows, and each segment's own genres.
+
+        The file's genre averages an even spread of at most ``max_genre_windows`` windows over the music. A
+        music segment's genre averages those of these windows inside it; a music segment none of them fell
+        in gets one more window of its own (the middle one kept inside it), so a broadcast with a jazz part
+        and a classical part names both. Non-music segments get ``(None, 0)``.
+        """
         cfg = self.config
-        music = [s for s in segments if s.label == "music"]
-        chosen = [(t, w) for t, w in thin.items
-                  if len(w) and any(s.start <= t + min(cfg.genre_window_seconds, len(w) / native_sr) / 2 < s.end
-                                    for s in music)]
+        no_segments: list[tuple[list[dict[str, Any]] | None, int]] = [(None, 0)] * len(segments)
+
+        def segment_of(t: float, w: np.ndarray) -> int | None:
+            centre = t + min(cfg.genre_window_seconds, len(w) / native_sr) / 2
+            return next((i for i, s in enumerate(segments) if s.label == "music" and s.start <= centre < s.end),
+                        None)
+
+        candidates = [(t, w, segment_of(t, w)) for t, w in thin.items if len(w)]
+        candidates = [c for c in candidates if c[2] is not None]
+        chosen = candidates
         if not chosen:
-            return None, 0
+            return None, 0, no_segments
         if len(chosen) > cfg.max_genre_windows:  # an even spread over the music
             idx = np.linspace(0, len(chosen) - 1, cfg.max_genre_windows).round().astype(int)
             chosen = [chosen[i] for i in idx]
+        covered = {seg for _, _, seg in chosen}
+        extra = []
+        for seg in dict.fromkeys(c[2] for c in candidates):
+            if seg not in covered:
+                own = [c for c in candidates if c[2] == seg]
+                extra.append(own[len(own) // 2])
         gsr = self.genre_feat.sample_rate
-        vecs = [featurize_array(self.genre_feat, resample(w, native_sr, gsr)).values for _, w in chosen]
-        vecs = [v for v in vecs if len(v)]
-        if not vecs:
-            return None, 0
         labels = self.genre_card.labels
-        p = np.concatenate([proba_matrix(self.genre_est, v, len(labels)) for v in vecs]).mean(axis=0)
-        order = np.argsort(-p)[: cfg.top_k]
-        return [{"label": labels[i], "probability": round(float(p[i]), 4)} for i in order], len(vecs)
+        rows = []  # (segment, probabilities of the window's analysis segments), file-level windows first
+        for _, w, seg in chosen + extra:
+            v = featurize_array(self.genre_feat, resample(w, native_sr, gsr)).values
+            rows.append((seg, proba_matrix(self.genre_est, v, len(labels)) if len(v) else None))
+
+        def top(p: np.ndarray) -> list[dict[str, Any]]:
+            order = np.argsort(-p)[: cfg.top_k]
+            return [{"label": labels[i], "probability": round(float(p[i]), 4)} for i in order]
+
+        per_segment = list(no_segments)
+        for i in range(len(segments)):
+            mine = [p for seg, p in rows if seg == i and p is not None]
+            if mine:
+                per_segment[i] = (top(np.concatenate(mine).mean(axis=0)), len(mine))
+        file_rows = [p for _, p in rows[: len(chosen)] if p is not None]
+        if not file_rows:
+            return None, 0, per_segment
+        return top(np.concatenate(file_rows).mean(axis=0)), len(file_rows), per_segment

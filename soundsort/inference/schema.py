@@ -2,8 +2,9 @@
 
 ``--format json`` writes a list of records, ``jsonl`` one record per line, ``csv`` one row per file with
 :data:`CSV_COLUMNS` (the timeline as a compact ``start-end:label;...`` string and the top genres as
-``label:probability;...``, the decoder warnings joined by `` | ``). ``soundsort classify --schema`` prints
-the schema.
+``label:probability;...``, the decoder warnings joined by `` | ``). ``segments`` (one row per timeline
+segment), ``audacity`` and ``textgrid`` are in :mod:`soundsort.inference.exports`. ``soundsort classify
+--schema`` prints the schema.
 """
 
 from __future__ import annotations
@@ -12,6 +13,13 @@ from typing import Any
 
 #: At most this many ``warnings`` per record (the same number as ``soundsort.audio.native_stderr``'s).
 MAX_WARNINGS = 6
+
+GENRES_SCHEMA: dict[str, Any] = {
+    "type": ["array", "null"],
+    "items": {"type": "object", "required": ["label", "probability"], "additionalProperties": False,
+              "properties": {"label": {"type": "string"},
+                             "probability": {"type": "number", "minimum": 0, "maximum": 1}}},
+}
 
 SEGMENT_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -23,6 +31,10 @@ SEGMENT_SCHEMA: dict[str, Any] = {
         "label": {"enum": ["music", "non-music"]},
         "confidence": {"type": "number", "minimum": 0, "maximum": 1,
                        "description": "mean probability of the segment's label over its frames"},
+        "genre": {**GENRES_SCHEMA,
+                  "description": "top-k genres of this music segment alone, from the genre windows inside it; "
+                                 "null for non-music (present when classify ran with genre)"},
+        "genre_windows": {"type": "integer", "minimum": 0, "description": "genre windows inside this segment"},
     },
 }
 
@@ -40,15 +52,12 @@ RECORD_SCHEMA: dict[str, Any] = {
                               "description": "mean music probability over the whole file"},
         "music_share": {"type": ["number", "null"], "minimum": 0, "maximum": 1,
                         "description": "share of the file's time the timeline calls music"},
-        "label": {"enum": ["music", "non-music", None]},
+        "label": {"enum": ["music", "non-music", "mixed", None],
+                  "description": "music when the mean music probability reaches the model's threshold; mixed "
+                                 "only with --mixed F, when the music share is within [F, 1 - F]"},
         "timeline": {"type": "array", "items": SEGMENT_SCHEMA},
-        "genre": {
-            "type": ["array", "null"],
-            "description": "top-k genres from the music parts only; null when there is no music",
-            "items": {"type": "object", "required": ["label", "probability"], "additionalProperties": False,
-                      "properties": {"label": {"type": "string"},
-                                     "probability": {"type": "number", "minimum": 0, "maximum": 1}}},
-        },
+        "genre": {**GENRES_SCHEMA,
+                  "description": "top-k genres of the file, from its music parts only; null when there is no music"},
         "genre_windows": {"type": "integer", "minimum": 0, "description": "music windows the genre used"},
         "models": {"type": "object", "description": "which models (and soundsort versions) produced this"},
         "error": {"type": ["string", "null"], "description": "the one-line reason when status is error"},

@@ -46,7 +46,9 @@ def make_model(name: str, *, seed: int = 0, n_jobs: int = 1, **params: Any) -> B
     try:
         factory = _MODELS[name]
     except KeyError:
-        raise ConfigError(f"unknown model {name!r}; choose one of: {', '.join(model_names())}") from None
+        from soundsort.suggest import unknown
+
+        raise ConfigError(unknown("model", name, model_names())) from None
     return factory(seed=seed, n_jobs=n_jobs, **params)
 
 
