@@ -363,3 +363,47 @@ def test_cli_embed_similar_cluster_duplicates(collection: Path, tmp_path: Path) 
     assert r.returncode == 3 and r.stderr.count("\n") == 1 and "library folder not found" in r.stderr
     r = run_cli("cluster", "--library", str(lib))
     assert r.returncode == 3 and "--k N" in r.stderr
+
+
+# ------------------------------------------------------------------------------------------ with the models
+
+
+@pytest.mark.slow
+def test_described_library_with_music_segments(tmp_path: Path) -> None:
+    """The bundled models give music share, timeline segments and genre; segments are searchable."""
+    from soundsort.examples import make_mixed_recording
+
+    root = tmp_path / "c"
+    root.mkdir()
+    truth = make_mixed_recording(root / "show.flac", [("speech", 8.0), ("music", 12.0), ("noise", 6.0),
+                                                      ("music", 9.0)], seed=3)
+    _music(root / "song.flac", seed=5, seconds=12.0)
+    _noise(root / "street.wav", seed=6, seconds=8.0)
+    rep = embed_collection([root], tmp_path / "lib", EmbedConfig(features="yamnet", segments=True), jobs=1)
+    lib = rep.library
+    by_name = {Path(e.path).name: (i, e) for i, e in enumerate(lib.files)}
+    show_row, show = by_name["show.flac"]
+    music_truth = sum(t["end"] - t["start"] for t in truth if t["kind"] == "music") / truth[-1]["end"]
+    assert abs(show.music_share - music_truth) < 0.2
+    assert by_name["song.flac"][1].music_share > 0.8 and by_name["street.wav"][1].music_share < 0.3
+    assert by_name["song.flac"][1].genre is not None and by_name["street.wav"][1].genre is None
+    assert all(len(e.tags) == 5 for e in lib.files)  # YAMNet's AudioSet classes, from the same pass
+    spans = [(s.start, s.end) for s in lib.segments if s.file == show_row]
+    assert 1 <= len(spans) <= 3
+    for a, b in spans:  # each music segment of the show overlaps a true music part
+        assert any(min(b, t["end"]) - max(a, t["start"]) > 2.0 for t in truth if t["kind"] == "music")
+    found = similar(lib, root / "song.flac", k=2, segments=True)
+    assert found and all(n.start is not None and n.end > n.start for n in found)
+    assert all(n.path != str(root / "song.flac") for n in found)
+
+
+def test_one_update_at_a_time(collection: Path, tmp_path: Path) -> None:
+    import fcntl
+
+    lib_dir = tmp_path / "lib"
+    lib_dir.mkdir()
+    with open(lib_dir / ".lock", "w") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)  # another process holds the library
+        with pytest.raises(LibraryError, match="another soundsort embed is updating this library"):
+            embed_collection([collection], lib_dir, CFG)
+    assert embed_collection([collection], lib_dir, CFG).saved

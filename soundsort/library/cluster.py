@@ -114,9 +114,10 @@ def _name(library: Library, rows: np.ndarray, used: Counter) -> tuple[str, str |
     elif shares and float(np.mean(shares)) < 0.5:
         name = "non-music"
     else:
-        name = "no genre"
+        name = ""  # no genre known (e.g. embedded with --no-describe): the tags alone
     if tags:
-        name += " · " + ", ".join(tags)
+        name += (" · " if name else "") + ", ".join(tags)
+    name = name or "cluster"
     used[name] += 1
     if used[name] > 1:
         name += f" #{used[name]}"

@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -298,7 +299,7 @@ def analyse_files(paths: Sequence[str], config: dict[str, Any], *, jobs: int = 1
     """Yield ``(path, record | None, error | None)`` for each path (``jobs`` processes, in order)."""
     if not paths:
         return
-    if jobs <= 1 or len(paths) == 1:
+    if jobs <= 1 or len(paths) < 8:  # a few files: loading the models in worker processes costs more
         analyser = Analyser(config, cache=cache)
         for i, p in enumerate(paths):
             try:
@@ -393,6 +394,32 @@ def embed_collection(paths: Sequence[str | os.PathLike[str]], library_dir: str |
     (paths relative to the one folder given) sets genre (label) and artist (group) of the files it names.
     """
     folder = Path(library_dir)
+    with _locked(folder):
+        return _embed(paths, folder, cfg, jobs=jobs, cache=cache, rebuild=rebuild, labels_table=labels_table,
+                      progress=progress, log=log)
+
+
+@contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """One update of a library at a time (an advisory lock on ``LIBRARY/.lock``)."""
+    import fcntl
+
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise LibraryError("another soundsort embed is updating this library; try again when it is done",
+                               folder) from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def _embed(paths: Sequence[str | os.PathLike[str]], folder: Path, cfg: EmbedConfig | None, *, jobs: int,
+           cache: bool, rebuild: bool, labels_table: LabelsTable | None, progress: Progress | None,
+           log: Callable[[str], None]) -> EmbedReport:
     old = Library.load(folder) if Library.exists(folder) else None
     if cfg is None:
         cfg = config_for(old)

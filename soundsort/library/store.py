@@ -64,7 +64,7 @@ MIN_FILES_FOR_STATS = 8
 #: HNSW graph degree, construction and search breadth (measured in benchmarks/bench_similar.py)
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 64
-HNSW_EF_SEARCH = 64
+HNSW_EF_SEARCH = 256
 
 
 class LibraryError(SoundsortError):
@@ -106,6 +106,15 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+_THREADS: list[int] = []
+
+
+def _max_threads() -> int:
+    if not _THREADS:
+        _THREADS.append(int(_faiss().omp_get_max_threads()))
+    return _THREADS[0]
 
 
 def _faiss():
@@ -193,7 +202,14 @@ class VectorIndex:
         k = max(1, min(int(k), max(1, len(self))))
         if len(self) == 0:
             return np.zeros((len(q), k), np.float32), np.full((len(q), k), -1, np.int64)
-        sims, ids = self.index.search(q, k)
+        faiss = _faiss()
+        # one query at a time is fastest on one thread (OpenMP's start-up and spinning cost more than the scan
+        # itself, badly so on a busy machine); batches use every core
+        faiss.omp_set_num_threads(1 if len(q) < 16 else _max_threads())
+        try:
+            sims, ids = self.index.search(q, k)
+        finally:
+            faiss.omp_set_num_threads(_max_threads())
         return sims, ids
 
     def to_bytes(self) -> bytes:
