@@ -3,6 +3,8 @@
 * **quality**: precision@5 of same-genre neighbours on ``gtzan_mini`` + ``gtzan_excerpts`` (every file a
   query, itself left out), per feature set (YAMNet, musicnn-MSD, both) and normalization, vs MFCC statistics
   and a random baseline (the expected share of same-genre files among the others).
+* **clusters**: adjusted Rand index of k-means (k = 10) and HDBSCAN clusters against the genres of
+  ``gtzan_mini``, per feature set.
 * **duplicates**: some of those files re-encoded in a temporary folder (MP3 128 kbit/s, Opus 48 kbit/s,
   8 kHz, +3 dB), added to the library; recall = share of copies grouped with their original by
   :func:`soundsort.library.find_duplicates`, and how many groups mix different recordings.
@@ -12,7 +14,7 @@
 * **build**: wall time of ``embed_collection`` per 1,000 files from audio (30 s GTZAN clips, no cache,
   music share + genre included), one process per core.
 
-Usage:  python benchmarks/bench_similar.py [--skip quality,duplicates,scale,build] [--sizes 10000,100000,1000000]
+Usage:  python benchmarks/bench_similar.py [--skip quality,clusters,duplicates,scale,build] [--sizes 10000,100000,1000000]
         [--out BENCHMARKS.md]
 """
 
@@ -88,6 +90,28 @@ def quality(tmp: Path, jobs: int) -> list[str]:
             print(lines[-1], file=sys.stderr, flush=True)
     lines.append(f"| random (chance) | – | – | {chance(files):.3f} | {chance(parts['gtzan_mini']):.3f} | "
                  f"{chance(parts['gtzan_excerpts']):.3f} |")
+    return lines
+
+
+def clusters(tmp: Path, jobs: int) -> list[str]:
+    from sklearn.metrics import adjusted_rand_score
+
+    from soundsort.library import cluster_library
+
+    files = sorted((DATA / "gtzan_mini").rglob("*.flac"))
+    lines = [f"{len(files)} GTZAN-mini clips, 10 genres; adjusted Rand index of the clusters against the genres "
+             "(1 = the genres exactly, 0 = chance); HDBSCAN's unclustered files count as one more cluster.", "",
+             "| features | k-means, k = 10: ARI | HDBSCAN (--auto): ARI | clusters found | unclustered |",
+             "|---|---:|---:|---:|---:|"]
+    for feats in FEATURES:
+        lib = embed_collection([str(f) for f in files], tmp / f"lib-clusters-{feats}",
+                               EmbedConfig(features=feats, describe=False, tags=False), jobs=jobs).library
+        truth = [Path(e.path).parent.name for e in lib.files]
+        km = cluster_library(lib, k=10, map2d=False)
+        hd = cluster_library(lib, auto=True, map2d=False)
+        lines.append(f"| {feats} | {adjusted_rand_score(truth, km.labels):.2f} | "
+                     f"{adjusted_rand_score(truth, hd.labels):.2f} | {len(hd.clusters)} | {int((hd.labels < 0).sum())} |")
+        print(lines[-1], file=sys.stderr, flush=True)
     return lines
 
 
@@ -235,7 +259,7 @@ def build_time(tmp: Path, jobs: int, n_files: int) -> list[str]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--skip", default="", help="comma-separated: quality, duplicates, scale, build")
+    ap.add_argument("--skip", default="", help="comma-separated: quality, clusters, duplicates, scale, build")
     ap.add_argument("--sizes", default="10000,100000,1000000")
     ap.add_argument("--build-files", type=int, default=100)
     ap.add_argument("--jobs", type=int, default=2)
@@ -246,7 +270,7 @@ def main() -> None:
     have_data = DATA.is_dir()
     if not have_data:
         print(f"shared data not found at {DATA}: only the scale part runs", file=sys.stderr)
-        skip |= {"quality", "duplicates", "build"}
+        skip |= {"quality", "clusters", "duplicates", "build"}
     from soundsort.features.registry import get_featurizer
 
     fz = get_featurizer(args.features)
@@ -259,6 +283,8 @@ def main() -> None:
         tmp = Path(t)
         if "quality" not in skip:
             doc += ["**Retrieval quality** (same-genre neighbours):", ""] + quality(tmp, args.jobs) + [""]
+        if "clusters" not in skip:
+            doc += ["**Clusters** against the genres:", ""] + clusters(tmp, args.jobs) + [""]
         if "duplicates" not in skip:
             if shutil.which("ffmpeg") is None:
                 doc += ["Near-duplicates: not run (no ffmpeg to make the copies).", ""]

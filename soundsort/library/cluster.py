@@ -1,8 +1,8 @@
 """``soundsort cluster``: the groups a library falls into, named, mapped, and optionally sorted into folders.
 
 * ``k`` given: k-means (scikit-learn) on the library's search-space vectors; ``auto``: HDBSCAN, which finds
-  the number of clusters itself and leaves files that belong to none as noise (cluster -1, "unclustered").
-  HDBSCAN and the map run on the first principal components (at most :data:`PCA_DIMS`).
+  the number of clusters itself and leaves files that belong to none as noise (cluster -1, "unclustered"),
+  on the first :data:`HDBSCAN_DIMS` principal components. The map's t-SNE runs on at most :data:`PCA_DIMS`.
 * Each cluster is named by its dominant genre (with its share) and its top tags (mean tag scores of its
   files, the genre's own name left out), e.g. ``rock 80% · guitar, classic rock``.
 * A 2-D map (t-SNE; PCA for tiny libraries) as a PNG (matplotlib) and as an HTML page that works offline:
@@ -27,6 +27,8 @@ import numpy as np
 from soundsort.library.store import Library, LibraryError
 
 PCA_DIMS = 50
+#: HDBSCAN's density estimates work on this many principal components (better than 50 on GTZAN: BENCHMARKS.md)
+HDBSCAN_DIMS = 10
 #: above this many files the map is PCA (t-SNE would take minutes)
 TSNE_UP_TO = 20_000
 _PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
@@ -87,8 +89,8 @@ def cluster_labels(x: np.ndarray, *, k: int | None = None, auto: bool = False, m
 
     if n < 3:
         raise LibraryError(f"--auto needs at least 3 files, the library has {n}")
-    size = min_cluster_size or max(2, min(50, int(round(np.sqrt(n) / 2))))
-    labels = HDBSCAN(min_cluster_size=size, copy=True).fit_predict(_reduced(x, seed=seed)).astype(int)
+    size = min_cluster_size or max(3, min(50, int(round(np.sqrt(n) / 3))))
+    labels = HDBSCAN(min_cluster_size=size, copy=True).fit_predict(_reduced(x, HDBSCAN_DIMS, seed)).astype(int)
     return f"HDBSCAN (min cluster size {size})", labels
 
 
