@@ -208,7 +208,7 @@ class Analyser:
         if config.get("describe"):
             from soundsort.inference.classify import DEFAULT_GENRE_MODEL, ClassifyConfig, Classifier
             from soundsort.models.io import load_model
-            from soundsort.workflows import featurizer_for
+            from soundsort.inference.predict import featurizer_for
 
             self.classifier = Classifier(config.get("music_model"), None, ClassifyConfig(genre=False),
                                          threads=threads)
