@@ -15,8 +15,11 @@
    ``train --augment N --augment-noise esc10``) and every recording is also scored with held-out ESC-10
    sound under it at 0-10 dB SNR: clean vs augmented training on clean vs noisy recordings.
 3. Memory: peak RSS of ``soundsort classify`` on a generated 3-hour file.
+4. First result: how long after ``soundsort classify FILE -f jsonl`` starts its first record is printed,
+   for a generated 10-minute file (the whole process: start-up, models, the file's analysis).
 
-Usage:  python benchmarks/bench_classify.py [--recordings-per-fold 4] [--hours 3] [--copies 3] [--out FILE]
+Usage:  python benchmarks/bench_classify.py [--recordings-per-fold 4] [--hours 3] [--minutes 10] [--copies 3]
+        [--skip speed,timeline,memory,first] [--out FILE]
 """
 
 from __future__ import annotations
@@ -71,7 +74,7 @@ def speed(files: list[Path]) -> list[str]:
     from soundsort.backbones import get_backbone
     from soundsort.features.registry import featurize_array
     from soundsort.models.io import load_model
-    from soundsort.workflows import featurizer_for
+    from soundsort.inference.predict import featurizer_for
 
     audio = sum(sf.info(f).duration for f in files)
     rows = []
@@ -94,7 +97,8 @@ def speed(files: list[Path]) -> list[str]:
         log(f"speed genre={genre}: {rows[-2][2]}x / {rows[-1][2]}x")
 
     # the split, one process, 2 threads
-    music_est, music_card = load_model(Path(__file__).resolve().parents[1] / "soundsort/assets/models/default-music")
+    music_est, music_card = load_model(Path(__file__).resolve().parents[1] / "soundsort/assets/models/default-music",
+                                       fast=True)  # the numpy head classify uses
     yam = get_backbone("yamnet", threads=2)
     t_dec, ys = _timed(lambda: [load(f, SR)[0] for f in files])
     t_fe, patches = _timed(lambda: [yam.patches(y, SR) for y in ys])
@@ -104,7 +108,8 @@ def speed(files: list[Path]) -> list[str]:
     mfz.threads = 2
     t_mfeat, mvec = _timed(lambda: [featurize_array(mfz, y).values for y in ys])
     t_head, _ = _timed(lambda: [music_est.predict_proba(v) for v in mvec])
-    genre_est, genre_card = load_model(Path(__file__).resolve().parents[1] / "soundsort/assets/models/default-genre")
+    genre_est, genre_card = load_model(Path(__file__).resolve().parents[1] / "soundsort/assets/models/default-genre",
+                                       fast=True)
     gfz = featurizer_for(genre_card)
     gfz.threads = 2
     windows = [[y[i * 3 * SR:(i + 1) * 3 * SR] for i in range(min(10, len(y) // (3 * SR)))] for y in ys]
@@ -303,14 +308,58 @@ def memory(hours: float) -> list[str]:
             f"{hours * 3600 / wall:.0f} | {peak_mib:.0f} MiB | {len(rec['timeline'])} |"]
 
 
+def _long_file(path: Path, seconds: float) -> float:
+    """GTZAN music/speech clips end to end at 16 kHz into FLAC ``path``; returns its size in MiB."""
+    clips = sorted((DATA / "gtzan_music_speech").rglob("*.flac"))
+    n_target = int(seconds * SR)
+    written = 0
+    with sf.SoundFile(path, "w", SR, 1, format="FLAC") as fh:
+        i = 0
+        while written < n_target:
+            y, _ = load(clips[i % len(clips)], SR)
+            y = y[: n_target - written]
+            fh.write(y)
+            written += len(y)
+            i += 1
+    return path.stat().st_size / 2**20
+
+
+def first_result(minutes: float, runs: int = 3) -> list[str]:
+    """Seconds from starting ``soundsort classify FILE -f jsonl`` to its first printed record (median of runs)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "ten_minutes.flac"
+        size = _long_file(path, minutes * 60)
+        times, walls = [], []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            proc = subprocess.Popen([sys.executable, "-m", "soundsort", "classify", str(path), "-f", "jsonl"],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            assert proc.stdout is not None
+            line = proc.stdout.readline()
+            times.append(time.perf_counter() - t0)
+            proc.communicate()
+            walls.append(time.perf_counter() - t0)
+            if proc.returncode != 0 or not line:
+                raise SystemExit(f"classify failed: {proc.stderr}")
+            rec = json.loads(line)
+        log(f"first result: {times}")
+    med = float(np.median(times))
+    return ["| file | size | first record printed after (median of " f"{runs}) | whole process | timeline segments | "
+            "genre windows | target |", "|---|---:|---:|---:|---:|---:|---|",
+            f"| {minutes:g} min, 16 kHz FLAC (GTZAN music/speech clips end to end) | {size:.0f} MiB | {med:.2f} s "
+            f"(min {min(times):.2f}, max {max(times):.2f}) | {float(np.median(walls)):.2f} s | {len(rec['timeline'])} | "
+            f"{rec['genre_windows']} | ≤ 2 s: {'met' if med <= 2 else 'not met'} |"]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--recordings-per-fold", type=int, default=4)
     ap.add_argument("--hours", type=float, default=3.0)
+    ap.add_argument("--minutes", type=float, default=10.0, help="length of the first-result file")
     ap.add_argument("--copies", type=int, default=0,
                     help="timeline: also train with N augmented copies per clip and score noisy recordings")
     ap.add_argument("--augment-params", default="{}", help="AugmentConfig overrides (JSON) for --copies")
-    ap.add_argument("--skip", default="", help="comma list of parts to skip: speed,timeline,memory")
+    ap.add_argument("--skip", default="", help="comma list of parts to skip: speed,timeline,memory,first")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
     if not DATA.is_dir():
@@ -318,13 +367,15 @@ def main() -> None:
         return
     skip = set(filter(None, args.skip.split(",")))
     command = (f"python benchmarks/bench_classify.py --recordings-per-fold {args.recordings_per_fold} "
-               f"--hours {args.hours}" + (f" --copies {args.copies}" if args.copies else "")
+               f"--hours {args.hours} --minutes {args.minutes:g}" + (f" --copies {args.copies}" if args.copies else "")
                + (f" --augment-params '{args.augment_params}'" if args.augment_params != "{}" else "")
                + (f" --skip {args.skip}" if args.skip else ""))
     doc = [f"### soundsort classify ({dt.date.today().isoformat()})", "",
            f"Command: `{command}`; machine: {machine()}.", ""]
     if "memory" not in skip:  # first, while nothing else is loaded in this process
         doc += ["**Memory** (peak resident set of the whole `soundsort classify` process):", ""] + memory(args.hours) + [""]
+    if "first" not in skip:
+        doc += ["**First result** (a user's wait for the first line of output):", ""] + first_result(args.minutes) + [""]
     if "speed" not in skip:
         files = sorted((DATA / "gtzan_mini").rglob("*.flac"))
         doc += ["**Speed**, end to end from files on disk:", ""] + speed(files) + [""]

@@ -2,7 +2,9 @@
 
 For each preset (`soundsort train --preset NAME`): retrain into a temporary folder, then compare its
 cross-validated figures with the ones in the shipped model card, and its predictions with the shipped
-model's on every 10th training file (max absolute difference of class probabilities).
+model's on every 10th training file (max absolute difference of class probabilities). Both predict through
+their numpy heads (``model.head.json``, what ``classify`` uses); the retrained folder must have one too, and
+the retrained head must give its own skops estimator's probabilities exactly.
 
 Usage:  python benchmarks/bench_presets.py [--out FILE]
 """
@@ -19,6 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
+from soundsort.features.registry import featurize_file
+from soundsort.models.io import load_model
+from soundsort.models.linear_head import LinearHead, ScoreThresholdHead
 from soundsort.presets import PRESETS
 from soundsort.workflows import Predictor, TrainConfig, index_dataset, train
 from common import emit, machine
@@ -28,8 +33,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
-    lines = ["| preset | metric | shipped (CV mean ± std) | retrained | max abs Δ probability (files) | retrain s |",
-             "|---|---|---|---|---|---:|"]
+    lines = ["| preset | metric | shipped (CV mean ± std) | retrained | max abs Δ probability (files) | numpy head "
+             "written, = its skops model | retrain s |", "|---|---|---|---|---|---|---:|"]
     for name, ps in PRESETS.items():
         if not all(p.is_dir() for p in ps.data_dirs()):
             print(f"{name}: data not found, skipped", file=sys.stderr)
@@ -44,11 +49,15 @@ def main() -> None:
             files = [index.abs_path(it) for it in index.items][::10]
             a, b = Predictor(ps.output()), Predictor(Path(tmp) / "m")
             diff = max(float(np.max(np.abs(a.segment_proba(f)[1] - b.segment_proba(f)[1]))) for f in files)
+            slow, _ = load_model(Path(tmp) / "m")
+            head_ok = isinstance(b.estimator, (LinearHead, ScoreThresholdHead)) and all(
+                np.array_equal(b.estimator.predict_proba(v), slow.predict_proba(v))
+                for v in (featurize_file(b.featurizer, f).values for f in files[:5]))
         key = "f1" if ps.task == "music" else "accuracy"
         for metric in (key, "f1_macro"):
             s, r = shipped["metrics"]["cv"][metric], res["cv"][metric]
             lines.append(f"| {name} | {metric} | {s['mean']:.4f} ± {s['std']:.4f} | {r['mean']:.4f} ± {r['std']:.4f} "
-                         f"| {diff:.2e} ({len(files)}) | {secs:.0f} |")
+                         f"| {diff:.2e} ({len(files)}) | {'yes' if head_ok else 'NO'} | {secs:.0f} |")
         print(lines[-1], file=sys.stderr, flush=True)
     doc = [f"### Bundled models reproduce ({dt.date.today().isoformat()})", "",
            f"Command: `python benchmarks/bench_presets.py`; machine: {machine()}.",

@@ -216,8 +216,11 @@ def head_document(estimator: Any) -> dict[str, Any] | None:
         dtypes = {k: _dtype(v) for k, v in arrays.items()}
     except TypeError:
         return None
+    # the memory order of coef_ decides how numpy's BLAS call sums a row (scikit-learn's multinomial coef_ is
+    # a Fortran-ordered view): the head keeps it, so a single row's probabilities are the same floats too
+    order = "F" if np.asarray(clf.coef_).flags.f_contiguous and not np.asarray(clf.coef_).flags.c_contiguous else "C"
     return {"kind": "linear", "classes": classes.tolist(), "n_features": int(coef.shape[1]),
-            **{k: _floats(v) for k, v in arrays.items()}, "dtypes": dtypes}
+            **{k: _floats(v) for k, v in arrays.items()}, "dtypes": dtypes, "coef_order": order}
 
 
 def export_head(estimator: Any, skops_sha256: str, *, probe: np.ndarray | None = None) -> dict[str, Any] | None:
@@ -236,7 +239,9 @@ def export_head(estimator: Any, skops_sha256: str, *, probe: np.ndarray | None =
     rng = np.random.default_rng(0)
     n = head.n_features_in_
     probes = [probe] if probe is not None else [rng.standard_normal((64, n)).astype(np.float32),
-                                               rng.random((64, n)), rng.random((64, n)).astype(np.float32)]
+                                               rng.random((64, n)), rng.random((64, n)).astype(np.float32),
+                                               rng.standard_normal((1, n)).astype(np.float32),
+                                               rng.standard_normal((3, n)).astype(np.float32), rng.random((1, n))]
     for X in probes:
         want = np.asarray(estimator.predict_proba(X), dtype=np.float64)
         if not np.array_equal(head.predict_proba(X), want):
@@ -312,6 +317,10 @@ def _build(doc: Any, folder: Path) -> LinearHead | ScoreThresholdHead:
         return ScoreThresholdHead(np.asarray(classes), n, column, t, mapping, sharp, pos)
     rows = 1 if k == 2 else k
     coef = _array(doc, "coef", (rows, n), folder)
+    order = doc.get("coef_order", "C")
+    if order not in ("C", "F"):
+        raise _problem(f"coef_order: must be C or F, not {order!r}"[:120], folder)
+    coef = np.asfortranarray(coef) if order == "F" else np.ascontiguousarray(coef)
     intercept = _array(doc, "intercept", (rows,), folder)
     mean = scale = None
     if doc.get("mean") is not None or doc.get("scale") is not None:
