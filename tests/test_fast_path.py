@@ -155,6 +155,13 @@ def _modules_after(args: list[str], tmp_path: Path) -> list[str]:
 
 
 def test_classify_and_predict_import_no_heavy_module(tmp_path: Path) -> None:
+    # the first use of a backbone converts it from its wheel (musicnn's port needs torch, once): done here, so
+    # that the subprocesses below see converted models whatever ran before in this test session
+    from soundsort.backbones.convert.yamnet import ensure_yamnet_models
+    from soundsort.backbones.musicnn import ensure_model
+
+    ensure_yamnet_models()
+    ensure_model("MSD_musicnn")
     song = tmp_path / "song.wav"
     sf.write(song, synth_music(4.0, SR, seed=3), SR)
     assert _modules_after(["classify", str(song), "-f", "json", "-j", "1"], tmp_path) == []

@@ -34,15 +34,18 @@ def register_model(name: str, factory: ModelFactory, description: str = "") -> N
 
 def model_names() -> list[str]:
     """Names of every registered model."""
+    _register_builtin()
     return sorted(_MODELS)
 
 
 def describe_model(name: str) -> str:
+    _register_builtin()
     return _DESCRIPTIONS.get(name, "")
 
 
 def make_model(name: str, *, seed: int = 0, n_jobs: int = 1, **params: Any) -> BaseEstimator:
     """Build an unfitted scikit-learn estimator for model ``name`` (see :func:`model_names`)."""
+    _register_builtin()
     try:
         factory = _MODELS[name]
     except KeyError:
@@ -97,15 +100,21 @@ register_model("random-forest", _random_forest, "random forest, 400 trees")
 register_model("xgboost", _xgboost, "gradient-boosted trees (XGBoost, hist)")
 
 
+_BUILTIN_LOADED = False
+
+
 def _register_builtin() -> None:
-    """Register soundsort's other heads too: whoever builds models by name sees every one of them.
+    """Register soundsort's other heads too, on the first look-up: whoever builds models by name sees them all.
 
-    (The package ``soundsort.models`` imports nothing itself, so that loading a saved linear head for
-    ``classify`` needs neither scikit-learn nor PyTorch.)
+    Done at the first :func:`make_model` / :func:`model_names` / :func:`describe_model` call rather than at
+    import, because those modules import this one for :func:`register_model`: importing any of them first
+    must not run into a half-initialized module. (The package ``soundsort.models`` imports nothing itself,
+    so that loading a saved linear head for ``classify`` needs neither scikit-learn nor PyTorch.)
     """
-    import soundsort.models.cnn  # noqa: F401  (registers cnn, yamnet-finetune, cnn-backbone)
+    global _BUILTIN_LOADED
+    if _BUILTIN_LOADED:
+        return
+    _BUILTIN_LOADED = True
     import soundsort.models.torch_heads  # noqa: F401  (registers mlp, attention)
+    import soundsort.models.cnn  # noqa: F401  (registers cnn, yamnet-finetune, cnn-backbone)
     import soundsort.models.zeroshot  # noqa: F401  (registers score-threshold)
-
-
-_register_builtin()
