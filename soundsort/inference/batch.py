@@ -305,7 +305,9 @@ def run_batch(paths: Sequence[str], factory: Callable[[], Any], *, jobs: int = 1
     With ``jobs > 1`` this process is one of the ``jobs``: it starts on the first file at once, while
     ``jobs - 1`` worker processes start beside it (from the fork server, which imports the classify code
     once; each worker loads the models once) and take files as they come free. So a small batch is not
-    held up by starting processes, and a large one keeps every core busy.
+    held up by starting processes, and a large one keeps every core busy. ``factory`` goes to the workers by
+    pickle: a module-level callable or a ``functools.partial`` of one. A file whose worker process died (a
+    crash in native code) gets an error record; the files left are classified here.
     """
     counts = {"ok": 0, "failed": 0}
     emitted = [0]
