@@ -41,7 +41,8 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "w", **kwargs: Any) ->
         raise
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (this process included; one of another user's counts as alive)."""
     if pid == os.getpid():
         return True
     try:
@@ -71,7 +72,7 @@ def stale_temporaries(path: str | os.PathLike[str], *, min_age: float = 60.0) ->
         if not m or not entry.is_file(follow_symlinks=False):
             continue
         if m.group(1) is not None:
-            if _alive(int(m.group(1))):
+            if pid_alive(int(m.group(1))):
                 continue
         else:
             try:

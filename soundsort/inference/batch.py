@@ -26,7 +26,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, TextIO
 
-from soundsort.atomic import atomic_open, remove_stale_temporaries
+from soundsort.atomic import atomic_open, pid_alive, remove_stale_temporaries
 from soundsort.errors import display_path
 from soundsort.errors import ConfigError, SoundsortError
 from soundsort.inference.schema import CSV_COLUMNS, to_csv_row
@@ -204,13 +204,13 @@ def die_with_parent(parent: int) -> None:
         except (OSError, AttributeError):
             armed = False
     immediate = os.getppid()
-    if not _alive(parent) or immediate == 1:  # already orphaned
+    if not pid_alive(parent) or immediate == 1:  # already orphaned
         os._exit(1)
     if immediate != parent:
         _release_fork_server()
     if not armed or immediate != parent:
         def watch() -> None:
-            while _alive(parent) and os.getppid() == immediate:
+            while pid_alive(parent) and os.getppid() == immediate:
                 time.sleep(0.5)
             os._exit(1)
 
@@ -234,16 +234,6 @@ def _release_fork_server() -> None:
             server._forkserver_alive_fd = None
     except (AttributeError, OSError):
         pass
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # exists, another user's
-        return True
-    return True
 
 
 def _init_worker(factory: Callable[[], Any], parent: int | None = None) -> None:

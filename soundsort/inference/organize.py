@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from soundsort.atomic import pid_alive
 from soundsort.errors import ConfigError
 
 MODES = ("copy", "link", "move")
@@ -152,18 +153,6 @@ def _safe_copy(src: Path, target: Path) -> bool:
             pass
 
 
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # exists, another user's
-        return True
-    return True
-
-
 def clean_temporaries(dest: Path) -> list[Path]:
     """Remove soundsort's own half-written copies (``.NAME.soundsort-tmp-PID``, their process gone) left in
     ``dest`` and its genre folders by a killed run; returns what was removed."""
@@ -180,7 +169,7 @@ def clean_temporaries(dest: Path) -> list[Path]:
             continue
         for p in entries:
             m = _TMP_NAME.match(p.name)
-            if m and not _alive(int(m.group(1))) and p.is_file() and not p.is_symlink():
+            if m and not pid_alive(int(m.group(1))) and p.is_file() and not p.is_symlink():
                 try:
                     p.unlink()
                     removed.append(p)
