@@ -250,30 +250,29 @@ class YamnetBackbone:
         patches = np.asarray(patches, dtype=np.float32)
         if patches.ndim != 3 or patches.shape[1:] != (frontends.YAMNET_PATCH_FRAMES, frontends.YAMNET_N_MELS):
             raise ValueError(f"expected patches shaped [P, 96, 64], got {patches.shape}")
-        n = len(patches)
         sess, q = self._entry()
         if self.variant == "float":
-            scores = np.empty((n, self.n_classes), dtype=np.float32)
-            emb = np.empty((n, self.dim), dtype=np.float32)
-            for start in range(0, n, self.batch_size):
-                batch = np.ascontiguousarray(patches[start : start + self.batch_size])
-                s, e = sess.run(["scores", "embedding"], {"patches": batch})
-                scores[start : start + len(batch)] = s
-                emb[start : start + len(batch)] = e
-            return scores, emb
+            return self._batched(sess, "patches", patches, ("scores", "embedding"), np.float32)
         # ONNX QuantizeLinear, in numpy: saturate(round_half_even(x / scale) + zero_point)
         patches_q = np.rint(patches / np.float32(q.input_scale)) + np.float32(q.input_zero_point)
         patches_q = np.clip(patches_q, 0, 255).astype(np.uint8)
-        logits_q = np.empty((n, self.n_classes), dtype=np.uint8)
-        emb_q = np.empty((n, self.dim), dtype=np.uint8)
-        for start in range(0, n, self.batch_size):
-            batch = np.ascontiguousarray(patches_q[start : start + self.batch_size])
-            lq, eq = sess.run(["logits_q", "embedding_q"], {"patches_q": batch})
-            logits_q[start : start + len(batch)] = lq
-            emb_q[start : start + len(batch)] = eq
+        logits_q, emb_q = self._batched(sess, "patches_q", patches_q, ("logits_q", "embedding_q"), np.uint8)
         scores = _sigmoid_table(q.logits_scale, q.logits_zero_point)[logits_q]
         emb = (emb_q.astype(np.int32) - q.embedding_zero_point).astype(np.float32) * np.float32(q.embedding_scale)
         return scores, emb
+
+    def _batched(self, sess: Any, input_name: str, x: np.ndarray, outputs: tuple[str, str],
+                 dtype: type) -> tuple[np.ndarray, np.ndarray]:
+        """The two ``outputs`` (``[P, 521]``, ``[P, 1024]`` of ``dtype``) of ``x``, ``batch_size`` patches a call."""
+        n = len(x)
+        first = np.empty((n, self.n_classes), dtype=dtype)
+        second = np.empty((n, self.dim), dtype=dtype)
+        for start in range(0, n, self.batch_size):
+            batch = np.ascontiguousarray(x[start : start + self.batch_size])
+            a, b = sess.run(list(outputs), {input_name: batch})
+            first[start : start + len(batch)] = a
+            second[start : start + len(batch)] = b
+        return first, second
 
     # -- the backbone contract -------------------------------------------------------------
 

@@ -44,7 +44,8 @@ KINDS = ("linear", "score-threshold")
 #: A head file larger than this is no head (the bundled genre head is ~0.5 MB).
 MAX_HEAD_BYTES = 64 << 20
 
-__all__ = ["HEAD_FILE", "LinearHead", "ScoreThresholdHead", "export_head", "head_document", "read_head"]
+__all__ = ["HEAD_FILE", "LinearHead", "ScoreThresholdHead", "export_head", "head_document", "read_head",
+           "score_threshold_proba"]
 
 
 def sha256_file(path: Path) -> str:
@@ -119,6 +120,30 @@ class LinearHead(_Head):
         return d
 
 
+def score_threshold_proba(score: np.ndarray, threshold: float, mapping: str, sharpness: float,
+                          positive_index: int) -> np.ndarray:
+    """The score-threshold rule's ``(n, 2)`` probabilities (positive class at ``positive_index``).
+
+    ``"linear"``: piecewise linear, 0 at score 0, 0.5 at ``threshold``, 1 at score 1; ``"logistic"``:
+    ``sigmoid(sharpness * (logit(score) - logit(threshold)))``. Scores are clipped to ``[0, 1]`` (and to
+    ``[1e-6, 1 - 1e-6]`` for the log-odds). Shared by the estimator
+    (:class:`~soundsort.models.zeroshot.ScoreThresholdClassifier`) and its numpy head, so both give the same bytes.
+    """
+    t = float(threshold)
+    s = np.clip(score, 0.0, 1.0)
+    if mapping == "logistic":
+        eps = 1e-6  # keeps log-odds finite at scores of exactly 0 or 1
+        s = np.clip(s, eps, 1.0 - eps)
+        z = float(sharpness) * (np.log(s / (1.0 - s)) - np.log(t / (1.0 - t)))
+        p = 1.0 / (1.0 + np.exp(-z))
+    else:
+        p = np.where(s < t, 0.5 * s / t, 0.5 + 0.5 * (s - t) / (1.0 - t))
+    out = np.empty((len(s), 2), dtype=np.float64)
+    out[:, positive_index] = p
+    out[:, 1 - positive_index] = 1.0 - p
+    return out
+
+
 class ScoreThresholdHead(_Head):
     """The zero-shot ``score-threshold`` rule (:class:`~soundsort.models.zeroshot.ScoreThresholdClassifier`)."""
 
@@ -136,19 +161,8 @@ class ScoreThresholdHead(_Head):
         return X[:, self.column]
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        t = self.threshold
-        s = np.clip(self.score_column(X), 0.0, 1.0)
-        if self.mapping == "logistic":  # the same operations, in the same order, as the estimator's
-            eps = 1e-6
-            s = np.clip(s, eps, 1.0 - eps)
-            z = self.sharpness * (np.log(s / (1.0 - s)) - np.log(t / (1.0 - t)))
-            p = 1.0 / (1.0 + np.exp(-z))
-        else:
-            p = np.where(s < t, 0.5 * s / t, 0.5 + 0.5 * (s - t) / (1.0 - t))
-        out = np.empty((len(s), 2), dtype=np.float64)
-        out[:, self.positive_index_] = p
-        out[:, 1 - self.positive_index_] = 1.0 - p
-        return out
+        return score_threshold_proba(self.score_column(X), self.threshold, self.mapping, self.sharpness,
+                                     self.positive_index_)
 
     def predict(self, X: Any) -> np.ndarray:
         hit = self.score_column(X) >= self.threshold

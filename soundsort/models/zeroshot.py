@@ -21,6 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 from soundsort.dataset.tasks import MUSIC
 from soundsort.errors import ConfigError
 from soundsort.models.classical import register_model
+from soundsort.models.linear_head import score_threshold_proba
 
 __all__ = ["ScoreThresholdClassifier"]
 
@@ -126,18 +127,7 @@ class ScoreThresholdClassifier(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X: Any) -> np.ndarray:
         """``(n, 2)`` probabilities in ``classes_`` order (see the class docstring for the mapping)."""
         _, t = self._check_params()
-        s = np.clip(self.score_column(X), 0.0, 1.0)
-        if self.mapping == "logistic":
-            eps = 1e-6  # keeps log-odds finite at scores of exactly 0 or 1
-            s = np.clip(s, eps, 1.0 - eps)
-            z = float(self.sharpness) * (np.log(s / (1.0 - s)) - np.log(t / (1.0 - t)))
-            p = 1.0 / (1.0 + np.exp(-z))
-        else:
-            p = np.where(s < t, 0.5 * s / t, 0.5 + 0.5 * (s - t) / (1.0 - t))
-        out = np.empty((len(s), 2), dtype=np.float64)
-        out[:, self.positive_index_] = p
-        out[:, 1 - self.positive_index_] = 1.0 - p
-        return out
+        return score_threshold_proba(self.score_column(X), t, self.mapping, self.sharpness, self.positive_index_)
 
     def predict(self, X: Any) -> np.ndarray:
         """The positive class where the score reaches ``threshold``, the other class elsewhere."""
