@@ -130,7 +130,7 @@ def speed(files: list[Path]) -> list[str]:
     t_unb, _ = _timed(lambda: [yam1.run_patches(p) for p in patches])
     rows.append(("baseline: YAMNet network unbatched (1 patch per call)", t_unb, rate(t_unb)))
     hc = get_featurizer("handcrafted")
-    ys22 = [load(f, hc.sample_rate)[0] for f in files]
+    ys22 = [load(f, hc.sr)[0] for f in files]
     t_hc, _ = _timed(lambda: [hc.segment_vectors(y) for y in ys22])
     rows.append(("baseline: librosa handcrafted features (foundation pipeline), decoded input", t_hc, rate(t_hc)))
     lines = ["| what | seconds | audio s / s |", "|---|---:|---:|"]

@@ -76,12 +76,12 @@ def _init(featurizer: str, cache_root: str | None, threads: int) -> None:
         _LIMITS = threadpool_limits(limits=threads)
     forget_content_hashes()
     _FEAT = get_featurizer(featurizer)
-    _BASE = get_featurizer("mfcc", sr=_FEAT.sample_rate)
+    _BASE = get_featurizer("mfcc", sr=_FEAT.sr)
     _CACHE = FeatureCache(cache_root) if cache_root else None
-    y = np.random.default_rng(0).uniform(-0.5, 0.5, _FEAT.sample_rate * 4).astype(np.float32)
+    y = np.random.default_rng(0).uniform(-0.5, 0.5, _FEAT.sr * 4).astype(np.float32)
     _FEAT.segment_vectors(y)
     _BASE.segment_vectors(y)
-    librosa.feature.mfcc(y=y, sr=_FEAT.sample_rate)
+    librosa.feature.mfcc(y=y, sr=_FEAT.sr)
 
 
 def _ready(_: int) -> int:
@@ -92,7 +92,7 @@ def _measure(path: str) -> FileTimes:
     """Decode once, then time our featurizer, the mfcc baseline and librosa's mfcc on the same signal."""
     assert _FEAT is not None and _BASE is not None
     t0 = time.perf_counter()
-    y, sr = load(path, _FEAT.sample_rate)
+    y, sr = load(path, _FEAT.sr)
     t1 = time.perf_counter()
     featurize_array(_FEAT, y)
     t2 = time.perf_counter()
@@ -179,7 +179,7 @@ def run(args: argparse.Namespace) -> str:
         f"- machine: {platform.platform()}; os.cpu_count()={os.cpu_count()}; {environment_line()}, "
         f"librosa {librosa.__version__}; "
         f"{jobs} worker process(es), BLAS threads per worker: {args.threads or 'library default'}",
-        f"- data: `{data}` — {n} files, {audio:.1f} s of audio at {feat.sample_rate} Hz; featurizer "
+        f"- data: `{data}` — {n} files, {audio:.1f} s of audio at {feat.sr} Hz; featurizer "
         f"`{args.featurizer}` ({len(feat.feature_names()) or 'image'} features per segment)",
         "",
         "| measurement | basis | files | audio (s) | time (s) | audio s / s |",

@@ -96,7 +96,7 @@ def main() -> None:
         if feat_spec not in computed:
             name, params = parse_spec(feat_spec)
             fz = get_featurizer(name, **params)
-            sr = fz.sample_rate
+            sr = fz.sr
             cache = FeatureCache()
             # training data exactly as `soundsort train --augment N --augment-noise <esc10>` builds it:
             # copies seeded by content; a copy whose noise clip is on the test side is left out of that fold

@@ -31,10 +31,10 @@ def tone(path: Path, seconds: float = 0.25, sr: int = SR, freq: float = 440.0, *
     return path
 
 
-def wav_bytes(sample_rate: int, n_frames: int = 100) -> bytes:
+def wav_bytes(sr: int, n_frames: int = 100) -> bytes:
     """A minimal 16-bit mono PCM WAV with the given header sample rate."""
     data = b"\x00\x01" * n_frames
-    fmt = struct.pack("<HHIIHH", 1, 1, sample_rate, sample_rate * 2, 2, 16)
+    fmt = struct.pack("<HHIIHH", 1, 1, sr, sr * 2, 2, 16)
     body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(data)) + data
     return b"RIFF" + struct.pack("<I", len(body)) + body
 
@@ -150,7 +150,7 @@ def test_bad_files_are_skipped_with_reasons(tmp_path: Path) -> None:
     assert index.label_map == {"good": 0, "other": 1}
     assert [d for d, _, _ in seen] == list(range(1, 9)) and {t for _, t, _ in seen} == {8}
     assert index.items[0].duration == pytest.approx(0.25)
-    assert index.items[0].sample_rate == SR and index.items[0].channels == 1
+    assert index.items[0].sr == SR and index.items[0].channels == 1
 
 
 def test_all_bad_raises(tmp_path: Path) -> None:

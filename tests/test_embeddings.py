@@ -60,7 +60,7 @@ class FakeBackbone:
     """
 
     name = "test-fake"
-    sample_rate = SR
+    sr = SR
     hop = 4000
     window = 8000
     hop_seconds = hop / SR
@@ -313,7 +313,7 @@ def test_registered_sets_and_params_round_trip() -> None:
     assert {"yamnet", "yamnet-q", "musicnn-msd", "musicnn-mtt", "yamnet-seq"} <= set(featurizer_names())
     for name in EMBEDDING_FEATURE_SETS:
         f = get_featurizer(name)
-        assert f.sample_rate == 16000
+        assert f.sr == 16000
         again = featurizer_from_params(f.params())
         assert again.params() == f.params() and type(again) is EmbeddingFeaturizer
     seq = get_featurizer("yamnet-seq")
@@ -360,7 +360,7 @@ def test_cache_hit_and_miss_on_parameter_change(tmp_path: Path) -> None:
 
 def test_combination_concatenates_members_in_order() -> None:
     comb = get_featurizer("fake+mfcc", segment_seconds=2.0, min_tail_seconds=0.5)
-    assert isinstance(comb, CombinedFeaturizer) and comb.sample_rate == 22050
+    assert isinstance(comb, CombinedFeaturizer) and comb.sr == 22050
     fake, mfcc = comb.members
     assert (fake.segment_seconds, fake.hop_seconds, mfcc.config.segment_seconds, mfcc.config.min_tail_seconds) == \
         (2.0, 2.0, 2.0, 0.5)

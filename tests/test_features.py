@@ -227,7 +227,7 @@ def test_registered_featurizers() -> None:
     y = tone(440, 7.5)
     for name in ("handcrafted", "mfcc"):
         f = get_featurizer(name)
-        assert isinstance(f, Featurizer) and f.name == name and f.sample_rate == SR
+        assert isinstance(f, Featurizer) and f.name == name and f.sr == SR
         V = f.segment_vectors(y)
         assert V.shape == (3, len(f.feature_names()))
     mfcc = get_featurizer("mfcc")
@@ -243,7 +243,7 @@ def test_params_are_json_and_rebuild_the_featurizer() -> None:
         assert p["name"] == name and isinstance(p["version"], int)
         assert featurizer_from_params(p).params() == f.params()
     g = get_featurizer("handcrafted", sr=16000, stats=("mean", "std", "max"))
-    assert g.sample_rate == 16000 and g.params()["stats"] == ["mean", "std", "max"]
+    assert g.sr == 16000 and g.params()["stats"] == ["mean", "std", "max"]
     assert g.params() != get_featurizer("handcrafted").params()
     with pytest.raises(ConfigError):
         featurizer_from_params({**get_featurizer("mfcc").params(), "version": 999})
@@ -259,12 +259,12 @@ class _PeakFeaturizer(SegmentingFeaturizer):
     version = 1
 
     def __init__(self, sr: int = 8000) -> None:
-        self.name, self.sample_rate = "peak", sr
+        self.name, self.sr = "peak", sr
         self.segment_seconds = self.hop_seconds = 1.0
         self.tail, self.min_tail_seconds = "pad", 0.0
 
     def params(self) -> dict:
-        return {"name": self.name, "version": self.version, "sr": self.sample_rate}
+        return {"name": self.name, "version": self.version, "sr": self.sr}
 
     def feature_names(self) -> list[str]:
         return ["peak"]

@@ -26,7 +26,7 @@ from soundsort.errors import ConfigError, ModelError
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "musicnn_reference.npz"
-SR = mn.SAMPLE_RATE
+SR = mn.SR
 
 
 def _wheel_dir() -> Path | None:
@@ -348,7 +348,7 @@ def test_registry_and_attributes() -> None:
     for name, model in (("musicnn-msd", "MSD_musicnn"), ("musicnn-mtt", "MTT_musicnn")):
         b = get_backbone(name, hop_frames=93)
         assert isinstance(b, mn.MusicnnBackbone) and isinstance(b, Backbone)
-        assert (b.name, b.model, b.sample_rate, b.dim) == (name, model, 16000, 200)
+        assert (b.name, b.model, b.sr, b.dim) == (name, model, 16000, 200)
         assert b.hop_seconds == pytest.approx(93 * 256 / 16000)
         assert len(b.tag_names()) == 50
     assert mn.MusicnnBackbone().hop_seconds == pytest.approx(2.992)

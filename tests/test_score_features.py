@@ -243,7 +243,7 @@ class FakeScoredBackbone:
     """
 
     name = "test-scored"
-    sample_rate = SR
+    sr = SR
     hop, window = 4000, 8000
     hop_seconds = hop / SR
     dim = 6

@@ -478,7 +478,7 @@ def test_registered() -> None:
     for name, variant in (("yamnet", "float"), ("yamnet-q", "quantized")):
         bb = get_backbone(name, threads=1)
         assert isinstance(bb, YamnetBackbone) and isinstance(bb, Backbone)
-        assert (bb.name, bb.variant, bb.sample_rate, bb.hop_seconds, bb.dim) == (name, variant, 16000, 0.48, 1024)
+        assert (bb.name, bb.variant, bb.sr, bb.hop_seconds, bb.dim) == (name, variant, 16000, 0.48, 1024)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -52,7 +52,7 @@ class AudioInfo:
     """What a file holds, read from its header (and checked against its size where possible)."""
 
     path: str
-    sample_rate: int
+    sr: int
     channels: int
     frames: int
     duration: float
@@ -105,9 +105,9 @@ def _readlink(path: Path) -> str:
         return "?"
 
 
-def _check_header(path: Path, sample_rate: int, channels: int, frames: int | None) -> None:
-    if not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
-        raise AudioError(f"absurd sample rate {sample_rate} Hz (damaged header?)", path)
+def _check_header(path: Path, sr: int, channels: int, frames: int | None) -> None:
+    if not MIN_SAMPLE_RATE <= sr <= MAX_SAMPLE_RATE:
+        raise AudioError(f"absurd sample rate {sr} Hz (damaged header?)", path)
     if channels < 1:
         raise AudioError("no audio channels", path)
     if channels > MAX_CHANNELS:
@@ -503,11 +503,11 @@ def stream(
     """
     p = Path(path)
     inf = info(p, messages=messages)
-    block_frames = max(1, int(block_seconds * inf.sample_rate))
+    block_frames = max(1, int(block_seconds * inf.sr))
     blocks = _sf_blocks(p, block_frames, messages) if inf.backend == "soundfile" else _av_blocks(p, block_frames)
-    target = inf.sample_rate if sr is None else int(sr)
+    target = inf.sr if sr is None else int(sr)
     channels = 1 if mono else inf.channels
-    resampler = None if target == inf.sample_rate else StreamResampler(inf.sample_rate, target, channels)
+    resampler = None if target == inf.sr else StreamResampler(inf.sr, target, channels)
     total = native = 0
     for block in blocks:
         _check_samples(p, block)
@@ -533,11 +533,11 @@ def _check_length(path: Path, inf: AudioInfo, decoded: int) -> None:
     padding); shorter means the file was cut (or cut while it was being read)."""
     if not inf.exact_length or inf.frames <= 0:
         return
-    slack = max(int(0.1 * inf.sample_rate), inf.frames // 100) if inf.format not in ("WAV", "WAVEX", "AIFF",
+    slack = max(int(0.1 * inf.sr), inf.frames // 100) if inf.format not in ("WAV", "WAVEX", "AIFF",
                                                                                     "W64", "RF64", "CAF") else 0
     if decoded < inf.frames - slack:
-        raise AudioError(f"truncated: decoded {_seconds(decoded, inf.sample_rate)} of "
-                         f"{_seconds(inf.frames, inf.sample_rate)} declared", path)
+        raise AudioError(f"truncated: decoded {_seconds(decoded, inf.sr)} of "
+                         f"{_seconds(inf.frames, inf.sr)} declared", path)
 
 
 def load(
@@ -554,12 +554,11 @@ def load(
     requested rate, or the file's own when ``sr`` is None. Decoder messages go to ``messages`` when given.
     """
     p = Path(path)
-    native = info(p).sample_rate
-    rate = native if sr is None else int(sr)
-    limit = None if max_seconds is None else int(round(max_seconds * rate))
+    sr = info(p).sr if sr is None else int(sr)
+    limit = None if max_seconds is None else int(round(max_seconds * sr))
     parts: list[np.ndarray] = []
     n = 0
-    for block in stream(p, rate, mono=mono, messages=messages):
+    for block in stream(p, sr, mono=mono, messages=messages):
         parts.append(block)
         n += len(block)
         if limit is not None and n >= limit:
@@ -567,4 +566,4 @@ def load(
     y = np.concatenate(parts) if len(parts) > 1 else parts[0]
     if limit is not None:
         y = y[:limit]
-    return y, rate
+    return y, sr

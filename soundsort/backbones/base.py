@@ -1,6 +1,6 @@
 """The backbone contract: a pretrained network that turns audio into a sequence of embeddings.
 
-A backbone has a ``name``, the ``sample_rate`` it needs, the ``hop_seconds`` between its embedding
+A backbone has a ``name``, the ``sr`` it needs, the ``hop_seconds`` between its embedding
 frames, an embedding dimension ``dim``, and ``embed(y, sr) -> Embeddings``. It loads its model once and
 is safe to call from many threads. Adding one = one module + one :func:`register_backbone` line.
 """
@@ -31,7 +31,7 @@ class Embeddings:
 @runtime_checkable
 class Backbone(Protocol):
     name: str
-    sample_rate: int
+    sr: int
     hop_seconds: float
     dim: int
 

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 # YAMNet's parameters (params.py).
-YAMNET_SAMPLE_RATE = 16000
+YAMNET_SR = 16000
 YAMNET_WIN_LENGTH = 400  # 25 ms
 YAMNET_HOP_LENGTH = 160  # 10 ms
 YAMNET_N_FFT = 512
@@ -169,7 +169,7 @@ def rfft(x: np.ndarray, n: int | None = None) -> np.ndarray:
 
 def mel_matrix(
     *,
-    sr: int = YAMNET_SAMPLE_RATE,
+    sr: int = YAMNET_SR,
     n_fft: int = YAMNET_N_FFT,
     n_mels: int = YAMNET_N_MELS,
     fmin: float = YAMNET_FMIN,
@@ -218,7 +218,7 @@ def stft_magnitude(
 def log_mel_spectrogram(
     y: np.ndarray,
     *,
-    sr: int = YAMNET_SAMPLE_RATE,
+    sr: int = YAMNET_SR,
     n_fft: int = YAMNET_N_FFT,
     win_length: int = YAMNET_WIN_LENGTH,
     hop_length: int = YAMNET_HOP_LENGTH,
@@ -295,7 +295,7 @@ def yamnet_patch_times(n_patches: int) -> np.ndarray:
     """
     hop = yamnet_patch_hop_samples()
     centre = yamnet_min_samples() / 2.0
-    return ((np.arange(n_patches) * hop + centre) / YAMNET_SAMPLE_RATE).astype(np.float64)
+    return ((np.arange(n_patches) * hop + centre) / YAMNET_SR).astype(np.float64)
 
 
 def yamnet_patches(y: np.ndarray) -> np.ndarray:

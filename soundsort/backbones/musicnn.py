@@ -50,7 +50,7 @@ __all__ = [
     "MusicnnOutputs",
     "N_MELS",
     "PATCH_FRAMES",
-    "SAMPLE_RATE",
+    "SR",
     "ensure_model",
     "log_mel",
     "model_folder",
@@ -60,7 +60,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-SAMPLE_RATE = 16000
+SR = 16000
 FFT_SIZE = 512
 FFT_HOP = 256
 N_MELS = 96
@@ -154,10 +154,10 @@ def _to_mono_16k(y: np.ndarray, sr: int) -> np.ndarray:
     y = np.asarray(y, dtype=np.float32)
     if y.size and not np.isfinite(y).all():
         raise AudioError("audio contains NaN or infinite samples")
-    if int(sr) != SAMPLE_RATE and y.size:
+    if int(sr) != SR and y.size:
         from soundsort.audio.resample import resample
 
-        y = resample(y, int(sr), SAMPLE_RATE)
+        y = resample(y, int(sr), SR)
     return y
 
 
@@ -336,7 +336,7 @@ class MusicnnBackbone:
     (``None``: all cores), ``batch_size`` the patches per onnxruntime call.
     """
 
-    sample_rate: int = SAMPLE_RATE
+    sr: int = SR
     dim: int = 200
 
     def __init__(self, model: str = "MSD_musicnn", hop_frames: int = PATCH_FRAMES, threads: int | None = None,
@@ -351,7 +351,7 @@ class MusicnnBackbone:
         self.model = model
         self.name = NAMES[model]
         self.hop_frames = int(hop_frames)
-        self.hop_seconds = self.hop_frames * FFT_HOP / SAMPLE_RATE
+        self.hop_seconds = self.hop_frames * FFT_HOP / SR
         self.threads = int(threads) if threads is not None else (os.cpu_count() or 1)
         self.batch_size = int(batch_size)
         self.cover_tail = bool(cover_tail)
@@ -375,7 +375,7 @@ class MusicnnBackbone:
         starts = patch_starts(len(mel), self.hop_frames, cover_tail=self.cover_tail)
         windows = np.lib.stride_tricks.sliding_window_view(mel, PATCH_FRAMES, axis=0)  # [F-186, 96, 187]
         batch = np.ascontiguousarray(windows[starts].transpose(0, 2, 1))
-        times = (starts + PATCH_FRAMES // 2) * (FFT_HOP / SAMPLE_RATE)
+        times = (starts + PATCH_FRAMES // 2) * (FFT_HOP / SR)
         return batch, times.astype(np.float64)
 
     def run_patches(self, patches: np.ndarray) -> dict[str, np.ndarray]:

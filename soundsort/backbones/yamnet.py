@@ -174,8 +174,8 @@ class YamnetBackbone:
         model_dir: where the converted models live (default ``models_dir()/yamnet``).
     """
 
-    sample_rate: int = frontends.YAMNET_SAMPLE_RATE
-    hop_seconds: float = frontends.YAMNET_PATCH_HOP_FRAMES * frontends.YAMNET_HOP_LENGTH / frontends.YAMNET_SAMPLE_RATE
+    sr: int = frontends.YAMNET_SR
+    hop_seconds: float = frontends.YAMNET_PATCH_HOP_FRAMES * frontends.YAMNET_HOP_LENGTH / frontends.YAMNET_SR
     dim: int = 1024
     n_classes: int = 521
 
@@ -239,8 +239,8 @@ class YamnetBackbone:
             raise ValueError(f"expected audio shaped (n,) or (n, channels), got {y.shape}")
         if not np.isfinite(y).all():
             raise AudioError("audio contains NaN or infinite samples")
-        if int(sr) != self.sample_rate:
-            y = resample(y, int(sr), self.sample_rate)
+        if int(sr) != self.sr:
+            y = resample(y, int(sr), self.sr)
         return frontends.yamnet_patches(y)
 
     # -- network ---------------------------------------------------------------------------

@@ -56,7 +56,7 @@ class IndexItem:
     label: str
     group: str
     duration: float  # seconds, from a full decode
-    sample_rate: int
+    sr: int
     channels: int
     #: the data source (dataset root / collection) the file comes from; "" when unknown (an index saved
     #: before sources were recorded). Leave-source-out CV tests on one whole source at a time.
@@ -470,7 +470,7 @@ class DatasetIndex:
                                    f"supports ({INDEX_VERSION})", source)
             label_map = {str(k): int(v) for k, v in data["label_map"].items()}
             items = [IndexItem(path=str(d["path"]), label=str(d["label"]), group=str(d["group"]),
-                               duration=float(d["duration"]), sample_rate=int(d["sample_rate"]),
+                               duration=float(d["duration"]), sr=int(d["sr"] if "sr" in d else d["sample_rate"]),
                                channels=int(d["channels"]), source=str(d.get("source", "")))
                      for d in data["items"]]
             skipped = [SkippedFile(path=str(d["path"]), reason=str(d["reason"])) for d in data.get("skipped", [])]
@@ -509,14 +509,14 @@ class DatasetIndex:
 def check_file(path: PathLike) -> tuple[float, int, int]:
     """Validate one file by reading its header and decoding it fully once.
 
-    Returns ``(duration_seconds, sample_rate, channels)``; raises :class:`AudioError` for any file
+    Returns ``(duration_seconds, sr, channels)``; raises :class:`AudioError` for any file
     that cannot be used (empty, not audio, truncated, corrupt, NaN/Inf samples, absurd header).
     """
     inf = audio_info(path)
     frames = 0
     for block in audio_stream(path):  # native rate, mono; NaN/Inf and decode errors raise here
         frames += len(block)
-    return frames / float(inf.sample_rate), int(inf.sample_rate), int(inf.channels)
+    return frames / float(inf.sr), int(inf.sr), int(inf.channels)
 
 
 def _check_one(path: Path) -> tuple[float, int, int] | str:

@@ -90,15 +90,15 @@ def _copies_of(args: tuple[Any, ...]) -> list[tuple[np.ndarray, int]] | str:
     cache = open_cache(cache)
     try:
         file_seed = int(content_hash(path)[:15], 16)
-        pool = NoisePool(noises, featurizer.sample_rate)
+        pool = NoisePool(noises, featurizer.sr)
         decoded: list[np.ndarray] = []
         out = []
         for c in range(copies):
             def compute(c: int = c) -> dict[str, np.ndarray]:
                 if not decoded:
-                    decoded.append(load(path, featurizer.sample_rate)[0])
+                    decoded.append(load(path, featurizer.sr)[0])
                 rng = np.random.default_rng([file_seed, int(seed), c])
-                made = augment_copy(decoded[0], featurizer.sample_rate, rng, pool, cfg)
+                made = augment_copy(decoded[0], featurizer.sr, rng, pool, cfg)
                 got = featurize_array(featurizer, made.y)
                 return {"values": got.values, "noise": np.array([made.noise_index], np.int64)}
 

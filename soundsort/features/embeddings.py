@@ -193,7 +193,7 @@ def run_backbone(backbone: Backbone, y: np.ndarray, names: Sequence[str] = ("emb
     ``("embedding",)`` alone is ``backbone.embed``; anything more is one network run that gives them all:
     YAMNet's ``embed_and_scores``, musicnn's ``analyze`` or the backbone's own ``frame_outputs``.
     """
-    sr = int(backbone.sample_rate)
+    sr = int(backbone.sr)
     wanted = list(dict.fromkeys(names))
     have = backbone_outputs(backbone)
     missing = [k for k in wanted if k not in have]
@@ -229,7 +229,7 @@ def signal_outputs(backbone: Backbone, y: np.ndarray, names: Sequence[str] = ("e
     blocks that reach it. Without a known geometry, or with ``block_seconds=None``, one pass. Every array
     of a frame comes from the same network run (one run per block).
     """
-    sr = int(backbone.sample_rate)
+    sr = int(backbone.sr)
     y = np.asarray(y, dtype=np.float32)
     geom = frame_geometry(backbone)
     n = len(y)
@@ -434,7 +434,7 @@ class EmbeddingFeaturizer(SegmentingFeaturizer):
     """
 
     version: ClassVar[int] = 1
-    sample_rate: int = 16000
+    sr: int = 16000
 
     def __init__(
         self,
@@ -532,9 +532,9 @@ class EmbeddingFeaturizer(SegmentingFeaturizer):
                 bb = get_backbone(self.backbone_name, **kwargs)
             except TypeError as exc:
                 raise ConfigError(f"backbone {self.backbone_name!r}: {exc}") from None
-            if int(bb.sample_rate) != self.sample_rate:
-                raise ConfigError(f"backbone {self.backbone_name!r} runs at {bb.sample_rate} Hz; "
-                                  f"embedding feature sets expect {self.sample_rate} Hz")
+            if int(bb.sr) != self.sr:
+                raise ConfigError(f"backbone {self.backbone_name!r} runs at {bb.sr} Hz; "
+                                  f"embedding feature sets expect {self.sr} Hz")
             self._backbone = bb
         return self._backbone
 
@@ -653,7 +653,7 @@ class EmbeddingFeaturizer(SegmentingFeaturizer):
         if not bounds:
             return np.zeros((0, *self.output_shape()), dtype=np.float32)
         # frame centres in whole samples (every built-in backbone's are): no float doubt at a segment bound
-        centres = np.rint(np.asarray(frames.times, dtype=np.float64) * self.sample_rate)
+        centres = np.rint(np.asarray(frames.times, dtype=np.float64) * self.sr)
         parts = []
         for output in self.outputs:
             if output == "music":
@@ -768,7 +768,7 @@ def _fit_length(y: np.ndarray, n: int) -> np.ndarray:
 class CombinedFeaturizer(SegmentingFeaturizer):
     """Segment vectors of several vector feature sets, concatenated per segment (member order).
 
-    Every member is cut with the combination's segmenting. :attr:`sample_rate` is the highest member
+    Every member is cut with the combination's segmenting. :attr:`sr` is the highest member
     rate; :meth:`segment_vectors` resamples its input once per member rate. Members at different rates
     can disagree on the number of segments by one (a tail at the ``min_tail_seconds`` boundary after
     rounding): the combination keeps the segments all members have.
@@ -814,7 +814,7 @@ class CombinedFeaturizer(SegmentingFeaturizer):
             raise ConfigError(f"feature sets {'+'.join(names)} share column names; they cannot be combined")
         self.members = members
         self.name = name or "+".join(names)
-        self.sample_rate = max(int(m.sample_rate) for m in members)
+        self.sr = max(int(m.sr) for m in members)
 
     def params(self) -> dict[str, Any]:
         """``name``, ``version``, the segmenting and each member's full ``params()`` (in order)."""
@@ -835,27 +835,26 @@ class CombinedFeaturizer(SegmentingFeaturizer):
             start += width
         return out
 
-    def _count(self, n_samples: int, rate: int) -> int:
-        """Segments all members have for ``n_samples`` at ``rate`` (each member sees its resampled length)."""
-        return min(len(m.segment_times(resampled_length(n_samples, rate, m.sample_rate))) for m in self.members)
+    def _count(self, n_samples: int, sr: int) -> int:
+        """Segments all members have for ``n_samples`` at ``sr`` (each member sees its resampled length)."""
+        return min(len(m.segment_times(resampled_length(n_samples, sr, m.sr))) for m in self.members)
 
     def segment_times(self, n_samples: int) -> np.ndarray:
-        """Segment start / end seconds at :attr:`sample_rate`, limited to the segments every member has."""
+        """Segment start / end seconds at :attr:`sr`, limited to the segments every member has."""
         times = SegmentingFeaturizer.segment_times(self, n_samples)
-        return times[: self._count(n_samples, self.sample_rate)]
+        return times[: self._count(n_samples, self.sr)]
 
     def segment_vectors(self, y: np.ndarray) -> np.ndarray:
-        """``(n_segments, sum of member widths)`` float32 for mono ``y`` at :attr:`sample_rate`."""
+        """``(n_segments, sum of member widths)`` float32 for mono ``y`` at :attr:`sr`."""
         y = self._check_signal(y)
-        by_rate: dict[int, np.ndarray] = {}
+        by_sr: dict[int, np.ndarray] = {}
         passes = _SharedPasses(self.members)
         parts = []
         for m in self.members:
-            rate = int(m.sample_rate)
-            if rate not in by_rate:
-                by_rate[rate] = _fit_length(resample(y, self.sample_rate, rate),
-                                            resampled_length(len(y), self.sample_rate, rate))
-            parts.append(np.asarray(passes.segment_vectors(m, by_rate[rate]), dtype=np.float32))
+            sr = int(m.sr)
+            if sr not in by_sr:
+                by_sr[sr] = _fit_length(resample(y, self.sr, sr), resampled_length(len(y), self.sr, sr))
+            parts.append(np.asarray(passes.segment_vectors(m, by_sr[sr]), dtype=np.float32))
         k = min(len(p) for p in parts)
         return np.concatenate([p[:k] for p in parts], axis=1)
 
@@ -871,20 +870,20 @@ class CombinedFeaturizer(SegmentingFeaturizer):
         signals: dict[int, np.ndarray] = {}
         passes = _SharedPasses(self.members)
 
-        def signal_at(rate: int) -> np.ndarray:
+        def signal_at(sr: int) -> np.ndarray:
             if not signals:
-                signals.update(_decode_at_rates(path, sorted({int(m.sample_rate) for m in self.members})))
-            return signals[rate]
+                signals.update(_decode_at_rates(path, sorted({int(m.sr) for m in self.members})))
+            return signals[sr]
 
         results: list[dict[str, np.ndarray]] = []
         for m in self.members:
             def compute(m: Featurizer = m) -> dict[str, np.ndarray]:
-                y = np.asarray(signal_at(int(m.sample_rate)), dtype=np.float32)
+                y = np.asarray(signal_at(int(m.sr)), dtype=np.float32)
                 return {"values": passes.segment_vectors(m, y), "times": m.segment_times(len(y))}
 
             results.append(compute() if cache is None else cache.get_or_compute(path, cache_params(m), compute))
         k = min(len(r["values"]) for r in results)
-        top = max(range(len(self.members)), key=lambda i: int(self.members[i].sample_rate))  # first highest
+        top = max(range(len(self.members)), key=lambda i: int(self.members[i].sr))  # first highest
         values = np.concatenate([np.asarray(r["values"][:k], dtype=np.float32) for r in results], axis=1)
         return SegmentFeatures(values, np.asarray(results[top]["times"][:k], dtype=np.float64))
 
@@ -914,7 +913,7 @@ class _SharedPasses:
         y = member._check_signal(y)
         if not member.bounds(len(y)):
             return np.zeros((0, *member.output_shape()), dtype=np.float32)
-        key = (*member.pass_key(), int(member.sample_rate))  # one signal per rate in a call
+        key = (*member.pass_key(), int(member.sr))  # one signal per rate in a call
         if key not in self.frames:
             self.frames[key] = member.frame_outputs(y, self.arrays[member.pass_key()])
         return member.pool_outputs(self.frames[key], len(y))
@@ -933,7 +932,7 @@ def _batched_frames(backbone: Backbone, signals: Sequence[np.ndarray], names: Se
     nothing at all; musicnn: the last bit or so of a few outputs).
     """
     kind = _backbone_kind(backbone)
-    sr = int(backbone.sample_rate)
+    sr = int(backbone.sr)
     wanted = list(dict.fromkeys(names))
     if kind == "yamnet":
         from soundsort.backbones import frontends as F
@@ -970,14 +969,14 @@ def segment_vectors_batch(featurizer: Featurizer, signals: Sequence[np.ndarray])
     if not signals:
         return []
     members = featurizer.members if isinstance(featurizer, CombinedFeaturizer) else [featurizer]
-    batchable = all(isinstance(m, EmbeddingFeaturizer) and int(m.sample_rate) == int(featurizer.sample_rate)
+    batchable = all(isinstance(m, EmbeddingFeaturizer) and int(m.sr) == int(featurizer.sr)
                     for m in members)
     if batchable:
         for m in members:
             geom = frame_geometry(m.backbone)
             if geom is None or m.block_seconds is None:
                 continue
-            B = max(1, int(round(m.block_seconds * m.sample_rate / geom.hop))) * geom.hop
+            B = max(1, int(round(m.block_seconds * m.sr / geom.hop))) * geom.hop
             if any(len(y) // B >= 2 for y in signals):  # would be embedded in blocks
                 batchable = False
     if not batchable:
@@ -1012,7 +1011,7 @@ def _decode_at_rates(path: str | os.PathLike[str], rates: Sequence[int]) -> dict
     """
     from soundsort.audio.decode import info, stream
 
-    native = info(path).sample_rate
+    native = info(path).sr
     resamplers = {r: StreamResampler(native, r, 1) for r in rates if r != native}
     parts: dict[int, list[np.ndarray]] = {r: [] for r in rates}
     for block in stream(path, None):

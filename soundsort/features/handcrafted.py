@@ -239,7 +239,7 @@ def _delta_pair(mfcc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def frame_feature_names(cfg: HandcraftedConfig, sr: int | None = None) -> list[str]:
     """Row names of :func:`frame_features` for ``cfg`` at sample rate ``sr`` (default ``cfg.sr``)."""
-    rate = cfg.sr if sr is None else int(sr)
+    sr = cfg.sr if sr is None else int(sr)
     names = [f"mfcc_{i}" for i in range(cfg.n_mfcc)]
     if cfg.deltas:
         names += [f"mfcc_d1_{i}" for i in range(cfg.n_mfcc)]
@@ -247,7 +247,7 @@ def frame_feature_names(cfg: HandcraftedConfig, sr: int | None = None) -> list[s
     if cfg.chroma:
         names += [f"chroma_{p}" for p in PITCH_CLASSES]
     if cfg.contrast:
-        names += [f"contrast_{i}" for i in range(contrast_bands(rate) + 1)]
+        names += [f"contrast_{i}" for i in range(contrast_bands(sr) + 1)]
     if cfg.spectral:
         names += ["centroid", "bandwidth", "rolloff", "flatness", "zcr", "rms"]
     return names

@@ -31,7 +31,7 @@ _PATCH_SPAN = frontends.YAMNET_PATCH_FRAMES * frontends.YAMNET_HOP_LENGTH  # 153
 
 def patches_per_segment(segment_seconds: float) -> int:
     """``P``: YAMNet patches (0.96 s, every 0.48 s) that start inside a segment of this length and fit in it."""
-    seg = int(round(float(segment_seconds) * frontends.YAMNET_SAMPLE_RATE))
+    seg = int(round(float(segment_seconds) * frontends.YAMNET_SR))
     return 1 + max(0, (seg - _PATCH_SPAN) // _PATCH_HOP)
 
 
@@ -39,7 +39,7 @@ class YamnetPatchFeaturizer(SegmentingFeaturizer):
     """YAMNet log-mel patches per segment: ``(n_segments, P, 96, 64)`` float32 (see the module docstring)."""
 
     version: ClassVar[int] = 1
-    sample_rate: int = frontends.YAMNET_SAMPLE_RATE
+    sr: int = frontends.YAMNET_SR
 
     def __init__(self, *, name: str = "yamnet-patches", segment_seconds: float = 0.96,
                  hop_seconds: float | None = None, tail: str = "pad", min_tail_seconds: float = 0.48) -> None:

@@ -1,6 +1,6 @@
 """Feature sets by name: a new one plugs in with one :func:`register_featurizer` call, no core edits.
 
-A :class:`Featurizer` turns a mono signal already at its ``sample_rate`` into one output per segment:
+A :class:`Featurizer` turns a mono signal already at its ``sr`` into one output per segment:
 a vector ``(n_segments, D)`` for the classical feature sets (``handcrafted``, ``mfcc``) or an image
 ``(n_segments, C, H, W)`` for the spectrogram sets (``mel``, ``stft``, ``multi_stft``, for CNNs).
 Segments come from :func:`soundsort.audio.windows.segment_bounds` with the featurizer's
@@ -36,7 +36,7 @@ class Featurizer(Protocol):
     """What every feature set provides (see the module docstring)."""
 
     name: str
-    sample_rate: int
+    sr: int
 
     def params(self) -> dict[str, Any]:
         """JSON-able parameters that determine the output, including ``name`` and ``version``."""
@@ -47,7 +47,7 @@ class Featurizer(Protocol):
         ...
 
     def segment_vectors(self, y: np.ndarray) -> np.ndarray:
-        """One output per segment of mono ``y`` at :attr:`sample_rate`: ``(n_segments, ...)`` float32."""
+        """One output per segment of mono ``y`` at :attr:`sr`: ``(n_segments, ...)`` float32."""
         ...
 
     def segment_times(self, n_samples: int) -> np.ndarray:
@@ -73,13 +73,13 @@ class SegmentFeatures:
 class SegmentingFeaturizer:
     """Base class: holds the segmenting parameters and implements :meth:`segment_times`.
 
-    Subclasses set ``name``, ``version``, ``sample_rate`` and the four segment fields, and implement
+    Subclasses set ``name``, ``version``, ``sr`` and the four segment fields, and implement
     :meth:`params`, :meth:`feature_names` and :meth:`segment_vectors`.
     """
 
     name: str = ""
     version: ClassVar[int] = 1
-    sample_rate: int
+    sr: int
     segment_seconds: float
     hop_seconds: float
     tail: str
@@ -87,7 +87,7 @@ class SegmentingFeaturizer:
 
     def bounds(self, n_samples: int) -> list[tuple[int, int]]:
         """Sample ranges of the segments (``end`` may pass ``n_samples`` for a padded tail)."""
-        return segment_bounds(int(n_samples), self.sample_rate, self.segment_seconds, self.hop_seconds,
+        return segment_bounds(int(n_samples), self.sr, self.segment_seconds, self.hop_seconds,
                               tail=self.tail, min_tail_seconds=self.min_tail_seconds)
 
     def segment_times(self, n_samples: int) -> np.ndarray:
@@ -97,7 +97,7 @@ class SegmentingFeaturizer:
             return np.zeros((0, 2), dtype=np.float64)
         arr = np.asarray(b, dtype=np.float64)
         arr[:, 1] = np.minimum(arr[:, 1], float(n_samples))
-        return arr / float(self.sample_rate)
+        return arr / float(self.sr)
 
     def _check_signal(self, y: np.ndarray) -> np.ndarray:
         y = np.asarray(y, dtype=np.float32)
@@ -120,7 +120,7 @@ class HandcraftedFeaturizer(SegmentingFeaturizer):
         self.config = config or HandcraftedConfig()
         self.name = name
         c = self.config
-        self.sample_rate = c.sr
+        self.sr = c.sr
         self.segment_seconds, self.hop_seconds = c.segment_seconds, c.hop_seconds
         self.tail, self.min_tail_seconds = c.tail, c.min_tail_seconds
 
@@ -132,13 +132,13 @@ class HandcraftedFeaturizer(SegmentingFeaturizer):
         """``mfcc_0_mean`` … (stat-major), then ``tempo`` when enabled."""
         from soundsort.features.handcrafted import segment_feature_names
 
-        return segment_feature_names(self.config, self.sample_rate)
+        return segment_feature_names(self.config, self.sr)
 
     def segment_vectors(self, y: np.ndarray) -> np.ndarray:
-        """``(n_segments, len(feature_names()))`` float32 summaries of mono ``y`` at :attr:`sample_rate`."""
+        """``(n_segments, len(feature_names()))`` float32 summaries of mono ``y`` at :attr:`sr`."""
         from soundsort.features.handcrafted import segment_features
 
-        X, _ = segment_features(self._check_signal(y), self.sample_rate, self.config)
+        X, _ = segment_features(self._check_signal(y), self.sr, self.config)
         return X
 
 
@@ -227,7 +227,7 @@ class SpectrogramFeaturizer(SegmentingFeaturizer):
         self.config = config or SpectrogramConfig()
         c = self.config
         self.name = name or c.kind
-        self.sample_rate = c.sr
+        self.sr = c.sr
         self.segment_seconds, self.hop_seconds = c.segment_seconds, c.hop_seconds
         self.tail, self.min_tail_seconds = c.tail, c.min_tail_seconds
 
@@ -268,11 +268,11 @@ class SpectrogramFeaturizer(SegmentingFeaturizer):
     batch_segments: ClassVar[int] = 64
 
     def segment_vectors(self, y: np.ndarray) -> np.ndarray:
-        """``(n_segments, C, H, W)`` float32 images of mono ``y`` at :attr:`sample_rate` (see :meth:`output_shape`)."""
+        """``(n_segments, C, H, W)`` float32 images of mono ``y`` at :attr:`sr` (see :meth:`output_shape`)."""
         y = self._check_signal(y)
         bounds = self.bounds(len(y))
         out = np.zeros((len(bounds), *self.output_shape()), dtype=np.float32)
-        seg = int(round(self.segment_seconds * self.sample_rate))
+        seg = int(round(self.segment_seconds * self.sr))
         for i in range(0, len(bounds), self.batch_segments):
             part = bounds[i:i + self.batch_segments]
             out[i:i + len(part)] = self.images(cut_segments(y, part, seg))
@@ -394,7 +394,7 @@ def _librosa_version() -> str:
 
 
 def featurize_array(featurizer: Featurizer, y: np.ndarray) -> SegmentFeatures:
-    """Features of mono ``y`` already at ``featurizer.sample_rate``."""
+    """Features of mono ``y`` already at ``featurizer.sr``."""
     y = np.asarray(y, dtype=np.float32)
     return SegmentFeatures(featurizer.segment_vectors(y), featurizer.segment_times(len(y)))
 
@@ -415,7 +415,7 @@ def featurize_file(
         return own(path, cache)
 
     def compute() -> dict[str, np.ndarray]:
-        y, _ = load(path, featurizer.sample_rate)
+        y, _ = load(path, featurizer.sr)
         got = featurize_array(featurizer, y)
         return {"values": got.values, "times": got.times}
 

@@ -99,8 +99,8 @@ def evidence_centres(featurizer: Any, times: np.ndarray, duration: float) -> np.
         return middle
     from soundsort.backbones import frontends as F
 
-    hop = F.yamnet_patch_hop_samples() / F.YAMNET_SAMPLE_RATE
-    offset = F.yamnet_min_samples() / 2 / F.YAMNET_SAMPLE_RATE
+    hop = F.yamnet_patch_hop_samples() / F.YAMNET_SR
+    offset = F.yamnet_min_samples() / 2 / F.YAMNET_SR
     first = np.ceil((times[:, 0] - offset) / hop - 1e-9)
     last = np.ceil((times[:, 1] - offset) / hop - 1e-9) - 1
     has = last >= first
@@ -241,9 +241,9 @@ class Classifier:
     def classify_file(self, path: str | Path) -> FileResult:
         """Classify one file; raises :class:`~soundsort.errors.SoundsortError` for bad input."""
         cfg = self.config
-        native_sr = audio_info(path).sample_rate  # the header is read again (and its messages kept) below
+        native_sr = audio_info(path).sr  # the header is read again (and its messages kept) below
         said = DecoderMessages()
-        sr = self.music_feat.sample_rate
+        sr = self.music_feat.sr
         to_music = StreamResampler(native_sr, sr) if native_sr != sr else None
         native = _RollingAudio()  # recent audio at the file's rate, for genre windows
         decoded = [0]
@@ -326,8 +326,8 @@ class Classifier:
 
         if not windows:
             return []
-        gsr = self.genre_feat.sample_rate
-        vectors = segment_vectors_batch(self.genre_feat, [resample(w, native_sr, gsr) for w in windows])
+        sr = self.genre_feat.sr
+        vectors = segment_vectors_batch(self.genre_feat, [resample(w, native_sr, sr) for w in windows])
         n = len(self.genre_card.labels)
         return [proba_matrix(self.genre_est, v, n) if len(v) else None for v in vectors]
 
