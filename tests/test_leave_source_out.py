@@ -64,6 +64,37 @@ def test_explicit_splits_never_train_on_the_test_source_as_copy_or_noise() -> No
                        splits=[(np.array([0, 1]), np.array([2]))], files=np.array([0, 1]))
 
 
+def test_on_fold_sees_every_split_as_it_ends_and_an_exception_stops_the_cv() -> None:
+    """The per-fold callback (how a tuning study reports each fold and prunes): called once per split, in
+    order, with that split's metrics; what it raises ends the CV before the next fit."""
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    n_files = 24
+    file_index = np.repeat(np.arange(n_files), 3)
+    y = np.arange(n_files) % 2
+    X = rng.normal(size=(len(file_index), 4)) + 0.8 * y[file_index][:, None]
+    groups = (np.arange(n_files) // 2).astype(str)
+    calls: list[tuple[int, dict]] = []
+    res = cross_validate(LogisticRegression(), X, file_index, y, groups, ["m", "n"], n_splits=3, n_repeats=2,
+                         positive=0, on_fold=lambda done, m: calls.append((done, dict(m))))
+    assert [done for done, _ in calls] == list(range(1, 7))
+    assert json.dumps([m for _, m in calls], sort_keys=True) == json.dumps(res.folds, sort_keys=True)
+    assert [(m["repeat"], m["fold"]) for _, m in calls] == [(r, f) for r in range(2) for f in range(3)]
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_two(done: int, m: dict) -> None:
+        if done == 2:
+            raise Stop(m["f1"])
+
+    _Spy.seen = []
+    with pytest.raises(Stop):
+        cross_validate(_Spy(), X, file_index, y, groups, ["m", "n"], n_splits=3, positive=0, on_fold=stop_after_two)
+    assert len(_Spy.seen) == 2  # the third split was never fitted
+
+
 def test_source_cv_summary_scores() -> None:
     # source "mix" = music 0, 1 and non-music 2, 3; "talk" = non-music 4, 5; "band" = music 6
     y = np.array([0, 0, 1, 1, 1, 1, 0])

@@ -92,6 +92,7 @@ def cross_validate(
     files: np.ndarray | None = None,
     augmented: AugmentedTable | None = None,
     splits: Sequence[tuple[np.ndarray, np.ndarray]] | None = None,
+    on_fold: Callable[[int, dict[str, Any]], None] | None = None,
 ) -> CVResult:
     """Grouped, stratified k-fold CV (optionally repeated with new shuffles); metrics per fold at file level.
 
@@ -101,6 +102,11 @@ def cross_validate(
     ``splits`` gives the folds explicitly instead, as ``(train, test)`` file indices (e.g. from
     :func:`~soundsort.dataset.splits.leave_source_out`), each restricted to ``files``; they are all
     repeat 0, folds numbered in order, and ``n_splits`` / ``n_repeats`` / ``seed`` are not used.
+
+    ``on_fold(done, metrics)`` is called after each split with the number of splits done so far (1 to
+    ``n_splits * n_repeats``) and that split's metrics (see :func:`classification_metrics`, plus ``repeat``,
+    ``fold``, ``n_train_files``); an exception it raises (e.g. ``optuna.TrialPruned``) stops the CV and
+    propagates. ``progress(done, total)`` is called after it.
     """
     files = np.unique(file_index) if files is None else np.asarray(files)
     k = len(labels)
@@ -130,6 +136,8 @@ def cross_validate(
         split_proba.append((rep, fold, te_files, proba[te_files]))
         if rep == 0:
             oof[te_files] = proba[te_files]
+        if on_fold is not None:
+            on_fold(i + 1, m)
         if progress:
             progress(i + 1, len(runs))
     return CVResult(folds, summarize_folds(folds), oof, float(np.mean(fit_t)), float(np.mean(pred_t)), split_proba)
