@@ -16,7 +16,7 @@ optuna = pytest.importorskip("optuna")
 
 from soundsort.errors import ConfigError, ModelError  # noqa: E402
 from soundsort.features.registry import get_featurizer  # noqa: E402
-from soundsort.models.classical import make_model, model_names, register_model  # noqa: E402
+from soundsort.models.registry import MODELS, make_model  # noqa: E402
 from soundsort.models.io import load_model  # noqa: E402
 from soundsort.tuning import load_space, parse_space, run_study, shipped_spaces  # noqa: E402
 from soundsort.workflows import TrainConfig  # noqa: E402
@@ -42,7 +42,7 @@ class AlwaysNonMusic(ClassifierMixin, BaseEstimator):
         return np.full(len(X), self.classes_[-1])
 
 
-register_model("always-non-music", lambda seed=0, n_jobs=1: AlwaysNonMusic(), "test: predicts non-music")
+MODELS.register("always-non-music", lambda random_state=0, n_jobs=1: AlwaysNonMusic(), "test: predicts non-music")
 
 
 @pytest.fixture(scope="module")
@@ -109,6 +109,8 @@ def _with(change: dict | None = None, drop: str | None = None, **sections: Any) 
     (_with({"default": {"features": "mfcc", "model": "logreg", "modle_params": {}}}), "default.modle_params"),
     (_with({"train": {"bogus": 1}}), "train.bogus: not a training option"),
     (_with({"train": {"folds": 2}}), "train.folds: not a training option"),
+    (_with({"train": {"random_state": 2}}), "train.random_state: not a training option"),
+    (_with({"train": {"seed": 2}}), "train.seed: not a training option"),  # its name before the rename
     (_with({"pruner": {"reduction_factor": 1}}), "pruner.reduction_factor: must be an integer >= 2"),
 ])
 def test_space_errors_are_one_line_and_name_the_key(doc: dict, expected: str) -> None:
@@ -145,7 +147,7 @@ def test_shipped_spaces_are_valid_and_build() -> None:
         study.optimize(lambda t: configs.append(space.sample(t)) or 0.0, n_trials=25)
         for cfg in configs:
             get_featurizer(cfg["features"], **cfg["feature_params"])  # embeddings load their backbone lazily
-            if cfg["model"] in model_names():
+            if cfg["model"] in MODELS:
                 make_model(cfg["model"], **cfg["model_params"])
 
 
@@ -180,7 +182,7 @@ def test_tiny_study_saves_the_best_trial_and_resumes(data: Path, tmp_path: Path)
     runs = tmp_path / "runs"
     lines: list[str] = []
     logged: list[str] = []
-    res = run_study([data], space, n_trials=4, seed=0, runs_dir=runs, train_options=FAST,
+    res = run_study([data], space, n_trials=4, random_state=0, runs_dir=runs, train_options=FAST,
                     progress=lambda d, t, line: lines.append(line), log=logged.append)
     assert res.n_trials == res.n_new == 4 and res.n_complete + res.n_pruned + res.n_failed == 4
     assert len(lines) == 4 and lines[0].startswith("trial 0:") and "(default)" in lines[0]
@@ -204,20 +206,31 @@ def test_tiny_study_saves_the_best_trial_and_resumes(data: Path, tmp_path: Path)
     expected = json.loads(json.dumps(get_featurizer(best["features"], **best["feature_params"]).params()))
     assert card.featurizer_params == expected
     assert "soundsort tune" in card.notes
-    assert res.final_cv == pytest.approx(res.best_value)  # same splits, same seed: the same score
+    assert res.final_cv == pytest.approx(res.best_value)  # same splits, same random_state: the same score
     doc = json.loads(res.tuning_json.read_text())
     assert res.tuning_json.parent == res.run_dir and (res.run_dir / "report.md").is_file()
     assert doc["best"]["trial"] == res.best_trial and doc["best"]["config"] == best
     assert doc["counts"]["total"] == 4 and len(doc["trials"]) == 4 and doc["default"]["trial"] == 0
+    assert doc["random_state"] == 0
     assert "## Hyperparameter search" in (res.run_dir / "report.md").read_text()
 
     # the same command again continues the study (same default storage) instead of starting over
-    again = run_study([data], space, n_trials=2, seed=0, runs_dir=runs, train_options=FAST)
+    again = run_study([data], space, n_trials=2, random_state=0, runs_dir=runs, train_options=FAST)
     assert again.n_trials == 6 and again.n_new == 2
     assert [t.number for t in again.trials] == list(range(6))
     assert sum(t.role == "default" for t in again.trials) == 1  # the default is evaluated once
     assert [t.config for t in again.trials[:4]] == [t.config for t in res.trials]
     assert again.best_value >= res.best_value
+
+    # a study begun before the rename recorded its random state as "seed": it continues, and only with that value
+    study = optuna.load_study(study_name="space", storage=f"sqlite:///{(runs / 'tune' / 'space.db').resolve()}")
+    recorded = dict(study.user_attrs["soundsort"])
+    recorded["seed"] = recorded.pop("random_state")
+    study.set_user_attr("soundsort", recorded)
+    old = run_study([data], space, n_trials=1, random_state=0, runs_dir=runs, train_options=FAST)
+    assert old.n_trials == 7 and old.n_new == 1
+    with pytest.raises(ConfigError, match=r"was started with another random_state \(0\)"):
+        run_study([data], space, n_trials=1, random_state=1, runs_dir=runs, train_options=FAST)
 
     # a study cannot be continued with another space, and an explicit model folder is not overwritten
     changed = _write(tmp_path, _with({"folds": 4}))
@@ -236,7 +249,7 @@ def test_pruner_stops_a_bad_trial_and_failed_trials_are_recorded(data: Path, tmp
         "default": {"model": "logreg"},
         "pruner": {"reduction_factor": 4},  # 3 folds → one Hyperband bracket, compared after fold 1
     }
-    res = run_study([data], _write(tmp_path, doc), n_trials=5, seed=0, runs_dir=tmp_path / "runs",
+    res = run_study([data], _write(tmp_path, doc), n_trials=5, random_state=0, runs_dir=tmp_path / "runs",
                     train_options=FAST)
     by_state = {s: [t for t in res.trials if t.state == s] for s in ("complete", "pruned", "failed")}
     assert [t.number for t in by_state["complete"]] == [0] and res.best_trial == 0
@@ -261,7 +274,7 @@ def test_cli_command(data: Path, tmp_path: Path) -> None:
     import typer
     from typer.testing import CliRunner
 
-    from soundsort.cli_tune import tune
+    from soundsort.cli.tune import tune
 
     app = typer.Typer()
     app.command("tune")(tune)

@@ -1,6 +1,7 @@
-"""``soundsort tune``: hyperparameter search (registered in :mod:`soundsort.cli` as ``app.command("tune")(tune)``).
+"""``soundsort tune``: hyperparameter search (``tune`` is a plain function, registered at the bottom as
+``app.command("tune")(tune)``, so a test can put it on an app of its own).
 
-Errors a user can cause are :class:`~soundsort.errors.SoundsortError`\\ s: ``soundsort.cli.main`` prints them
+Errors a user can cause are :class:`~soundsort.errors.SoundsortError`\\ s: :func:`soundsort.cli.main` prints them
 as one line. Trial lines go to stderr, the summary tables to stdout.
 """
 
@@ -14,12 +15,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from soundsort.cli.common import errline
+from soundsort.cli.root import app
 from soundsort.errors import ConfigError
-
-
-def _errline(msg: str) -> None:
-    sys.stderr.write(" ".join(str(msg).split()) + "\n")
-    sys.stderr.flush()
 
 
 def tune(
@@ -80,14 +78,14 @@ def tune(
     out = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
 
     def progress(done: int, total: int, line: str) -> None:
-        _errline(f"[{done}/{total}] {line}" if total else f"[{done}] {line}")
+        errline(f"[{done}/{total}] {line}" if total else f"[{done}] {line}")
 
     from soundsort.evaluation.tracking import log_run, tracking_wanted
 
     # the final training run is logged below, once its folder also holds tuning.json
-    res = run_study(data, spc, study_name=study_name, storage=storage, n_trials=trials, timeout=timeout, seed=seed,
-                    jobs=jobs, cache=cache, runs_dir=runs, model_dir=output, overwrite=overwrite, progress=progress,
-                    log=_errline, train_options={"mlflow": False})
+    res = run_study(data, spc, study_name=study_name, storage=storage, n_trials=trials, timeout=timeout,
+                    random_state=seed, jobs=jobs, cache=cache, runs_dir=runs, model_dir=output, overwrite=overwrite,
+                    progress=progress, log=errline, train_options={"mlflow": False})
     if tracking_wanted(mlflow) and res.run_dir is not None:
         metrics = {f"best_{res.metric}": res.best_value, "trials_complete": res.n_complete,
                    "trials_pruned": res.n_pruned, "trials_failed": res.n_failed}
@@ -138,9 +136,9 @@ def tune(
             reasons.setdefault(t.reason, []).append(t.number)
     for reason, numbers in list(reasons.items())[:5]:
         shown = ", ".join(map(str, numbers[:8])) + (", ..." if len(numbers) > 8 else "")
-        _errline(f"failed trial{'s' if len(numbers) > 1 else ''} {shown}: {reason}")
+        errline(f"failed trial{'s' if len(numbers) > 1 else ''} {shown}: {reason}")
     if len(reasons) > 5:
-        _errline(f"... and {len(reasons) - 5} other reasons for failed trials (every trial is in the tuning summary)")
+        errline(f"... and {len(reasons) - 5} other reasons for failed trials (every trial is in the tuning summary)")
     out.print(f"report: {res.report}")
     out.print(f"tuning summary: {res.tuning_json}")
     if res.model_dir:
@@ -155,5 +153,7 @@ def _show(v: object) -> str:
         return f"{v:.4g}"
     return v if isinstance(v, str) else json.dumps(v)
 
+
+app.command("tune")(tune)
 
 __all__ = ["tune"]
