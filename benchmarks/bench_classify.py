@@ -43,7 +43,7 @@ from soundsort.cache import FeatureCache
 from soundsort.dataset.splits import grouped_kfold
 from soundsort.evaluation.crossval import fit_on_files
 from soundsort.features.augmented import build_augmented_table
-from soundsort.features.registry import get_featurizer
+from soundsort.features import get_featurizer
 from soundsort.inference.batch import run_batch
 from soundsort.inference.classify import ClassifyConfig, Classifier
 from soundsort.inference.timeline import boundary_errors, frame_f1, rasterize
@@ -72,7 +72,7 @@ def speed(files: list[Path]) -> list[str]:
     from functools import partial
 
     from soundsort.backbones import get_backbone
-    from soundsort.features.registry import featurize_array
+    from soundsort.features import featurize_array
     from soundsort.models.io import load_model
     from soundsort.inference.predict import featurizer_for
 

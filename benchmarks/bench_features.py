@@ -42,7 +42,7 @@ import numpy as np  # noqa: E402
 
 from soundsort.audio.decode import is_audio_path, load  # noqa: E402
 from soundsort.cache import FeatureCache, forget_content_hashes  # noqa: E402
-from soundsort.features.registry import (  # noqa: E402
+from soundsort.features import (  # noqa: E402
     Featurizer,
     featurize_array,
     featurize_file,

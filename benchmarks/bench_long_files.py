@@ -31,7 +31,7 @@ from common import DATA, emit, machine
 CHILD = r"""
 import json, resource, sys, time
 from soundsort.features import handcrafted
-from soundsort.features.registry import SpectrogramFeaturizer, featurize_file, get_featurizer
+from soundsort.features import SpectrogramFeaturizer, featurize_file, get_featurizer
 name, path, one_pass = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
 fz = get_featurizer(name)
 if one_pass:

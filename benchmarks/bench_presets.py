@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from soundsort.features.registry import featurize_file
+from soundsort.features import featurize_file
 from soundsort.models.io import load_model
 from soundsort.models.linear_head import LinearHead, ScoreThresholdHead
 from soundsort.presets import PRESETS

@@ -34,7 +34,7 @@ from soundsort.dataset.tasks import get_task
 from soundsort.evaluation.crossval import fit_on_files
 from soundsort.evaluation.metrics import classification_metrics
 from soundsort.features.augmented import build_augmented_table
-from soundsort.features.registry import featurize_array, get_featurizer
+from soundsort.features import featurize_array, get_featurizer
 from soundsort.features.table import build_feature_table
 from soundsort.models.classical import make_model
 from soundsort.models.segments import aggregate, proba_matrix

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from soundsort.features.registry import featurize_file, get_featurizer
+from soundsort.features import featurize_file, get_featurizer
 from soundsort.models.classical import make_model
 from common import DATA, emit, machine
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from soundsort.evaluation.crossval import cross_validate, ensemble_cv, fit_on_files
-from soundsort.features.registry import featurize_file, get_featurizer
+from soundsort.features import featurize_file, get_featurizer
 from soundsort.models.classical import make_model
 from soundsort.models.segments import proba_matrix
 from soundsort.workflows import index_dataset, prepare

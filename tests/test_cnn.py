@@ -19,7 +19,7 @@ from sklearn.base import clone  # noqa: E402
 
 from soundsort.errors import ConfigError  # noqa: E402
 from soundsort.examples import synth_music, synth_noise  # noqa: E402
-from soundsort.features.registry import featurizer_from_params, featurizer_names, get_featurizer  # noqa: E402
+from soundsort.features import featurizer_from_params, featurizer_names, get_featurizer  # noqa: E402
 from soundsort.models import cnn  # noqa: E402
 from soundsort.models.classical import make_model, model_names  # noqa: E402
 from soundsort.models.cnn import (BackboneCNNClassifier, SpectrogramCNNClassifier,  # noqa: E402

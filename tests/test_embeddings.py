@@ -21,7 +21,7 @@ from soundsort.audio.resample import resample
 from soundsort.backbones.base import Embeddings, register_backbone
 from soundsort.cache import FeatureCache
 from soundsort.errors import ConfigError
-from soundsort.features.embeddings import (
+from soundsort.features import (
     EMBEDDING_FEATURE_SETS,
     CombinedFeaturizer,
     EmbeddingFeaturizer,
@@ -32,7 +32,7 @@ from soundsort.features.embeddings import (
     resampled_length,
 )
 from soundsort.features.handcrafted import HandcraftedConfig
-from soundsort.features.registry import (
+from soundsort.features import (
     HandcraftedFeaturizer,
     featurize_array,
     featurize_file,

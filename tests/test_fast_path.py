@@ -51,7 +51,7 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 
 @pytest.mark.parametrize("folder", [DEFAULT_MUSIC_MODEL, DEFAULT_GENRE_MODEL], ids=["music", "genre"])
 def test_bundled_heads_give_the_skops_probabilities_on_real_audio(folder: Path, clips: list[Path]) -> None:
-    from soundsort.features.registry import featurize_file
+    from soundsort.features import featurize_file
     from soundsort.inference.predict import featurizer_for
 
     slow, card = load_model(folder)
@@ -174,7 +174,7 @@ def test_classify_and_predict_import_no_heavy_module(tmp_path: Path) -> None:
 
 def test_batched_genre_windows_equal_one_by_one(clips: list[Path]) -> None:
     """All windows at once through the networks: the records of the reference (every window) are unchanged."""
-    from soundsort.features.embeddings import segment_vectors_batch
+    from soundsort.features import segment_vectors_batch
     from soundsort.inference.predict import featurizer_for
     from soundsort.models.io import load_card
 

@@ -27,7 +27,7 @@ from soundsort.features.handcrafted import (
     summarize,
     tempo,
 )
-from soundsort.features.registry import (
+from soundsort.features import (
     Featurizer,
     SegmentFeatures,
     SegmentingFeaturizer,

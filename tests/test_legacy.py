@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from soundsort.cache import FeatureCache, cache_key, content_hash
-from soundsort.features.registry import cache_params, featurize_file, get_featurizer
+from soundsort.features import cache_params, featurize_file, get_featurizer
 
 FIXTURE = Path(__file__).parent / "fixtures" / "legacy_39e03ba"
 MODELS = ["handcrafted-logreg", "mfcc-mlp", "mel-cnn"]

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from soundsort.examples import synth_music, synth_speech
 from soundsort.features import handcrafted as hc
-from soundsort.features.registry import SpectrogramConfig, SpectrogramFeaturizer
+from soundsort.features import SpectrogramConfig, SpectrogramFeaturizer
 
 SR = 22050
 

@@ -18,7 +18,7 @@ from soundsort.backbones.base import Embeddings, register_backbone
 from soundsort.cache import FeatureCache
 from soundsort.errors import ConfigError, ModelError
 from soundsort.features import scores as S
-from soundsort.features.embeddings import (
+from soundsort.features import (
     EMBEDDING_FEATURE_SETS,
     CombinedFeaturizer,
     EmbeddingFeaturizer,
@@ -28,7 +28,7 @@ from soundsort.features.embeddings import (
     pool_stats,
     signal_outputs,
 )
-from soundsort.features.registry import (
+from soundsort.features import (
     cache_params,
     featurize_file,
     featurizer_from_params,

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from soundsort.errors import ConfigError
-from soundsort.features.registry import SpectrogramConfig, get_featurizer
+from soundsort.features import SpectrogramConfig, get_featurizer
 from soundsort.features.spectrograms import (
     DB_FLOOR,
     frequency_resampler,

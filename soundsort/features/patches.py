@@ -13,16 +13,15 @@ the last patch) is zeros, as YAMNet pads.
 
 from __future__ import annotations
 
-import math
 from typing import Any, ClassVar
 
 import numpy as np
 
 from soundsort.backbones import frontends
-from soundsort.errors import ConfigError
-from soundsort.features.registry import SegmentingFeaturizer, register_featurizer
+from soundsort.features.base import Segmenting, SegmentingFeaturizer
+from soundsort.features.registry import register_featurizer
 
-__all__ = ["YamnetPatchFeaturizer", "patches_per_segment"]
+__all__ = ["YamnetPatchFeaturizer", "patches_per_segment", "register_builtin"]
 
 _PATCH_SAMPLES = frontends.yamnet_min_samples()  # 15600: 96 frames of 400 samples every 160
 _PATCH_HOP = frontends.yamnet_patch_hop_samples()  # 7680 = 0.48 s
@@ -44,21 +43,7 @@ class YamnetPatchFeaturizer(SegmentingFeaturizer):
     def __init__(self, *, name: str = "yamnet-patches", segment_seconds: float = 0.96,
                  hop_seconds: float | None = None, tail: str = "pad", min_tail_seconds: float = 0.48) -> None:
         self.name = name
-        try:
-            self.segment_seconds = float(segment_seconds)
-            self.hop_seconds = self.segment_seconds if hop_seconds is None else float(hop_seconds)
-            self.min_tail_seconds = float(min_tail_seconds)
-        except (TypeError, ValueError):
-            raise ConfigError("segment_seconds, hop_seconds and min_tail_seconds must be numbers") from None
-        for key in ("segment_seconds", "hop_seconds"):
-            value = getattr(self, key)
-            if not math.isfinite(value) or value <= 0:
-                raise ConfigError(f"{key} must be positive, got {value!r}")
-        if not math.isfinite(self.min_tail_seconds) or self.min_tail_seconds < 0:
-            raise ConfigError(f"min_tail_seconds must be >= 0, got {min_tail_seconds!r}")
-        if tail not in ("pad", "drop"):
-            raise ConfigError(f"tail must be 'pad' or 'drop', got {tail!r}")
-        self.tail = tail
+        self._use_segmenting(Segmenting(segment_seconds, hop_seconds, tail, min_tail_seconds))
         self.n_patches = patches_per_segment(self.segment_seconds)
 
     def params(self) -> dict[str, Any]:
@@ -107,4 +92,7 @@ def _yamnet_patches(**overrides: Any) -> YamnetPatchFeaturizer:
     return YamnetPatchFeaturizer(name=name, **overrides)
 
 
-register_featurizer("yamnet-patches", _yamnet_patches)
+def register_builtin() -> None:
+    """Register ``yamnet-patches`` (:mod:`soundsort.features` does, on import)."""
+    register_featurizer("yamnet-patches", _yamnet_patches, "YAMNet's own log-mel patches per segment "
+                        "(input of yamnet-finetune)")

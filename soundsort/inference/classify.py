@@ -26,7 +26,7 @@ from soundsort.audio.decode import stream as audio_stream
 from soundsort.audio.native_stderr import DecoderMessages
 from soundsort.audio.resample import StreamResampler, resample
 from soundsort.errors import AudioError, ModelError
-from soundsort.features.registry import featurize_array
+from soundsort.features import featurize_array
 from soundsort.inference.timeline import Segment, music_share, smooth, to_segments
 from soundsort.models.segments import proba_matrix
 
@@ -320,9 +320,9 @@ class Classifier:
         """The genre model's probabilities of each window's analysis segments (None: too short for one).
 
         Every window is resampled on its own, as it always was; the networks then run once over all the
-        windows' patches (:func:`~soundsort.features.embeddings.segment_vectors_batch`).
+        windows' patches (:func:`~soundsort.features.batch.segment_vectors_batch`).
         """
-        from soundsort.features.embeddings import segment_vectors_batch
+        from soundsort.features import segment_vectors_batch
 
         if not windows:
             return []

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from soundsort.errors import ConfigError, DatasetError, ModelError
-from soundsort.features.registry import featurize_file, featurizer_from_params
+from soundsort.features import featurize_file, featurizer_from_params
 from soundsort.models.io import ModelCard, check_featurizer, load_model
 from soundsort.models.segments import proba_matrix
 

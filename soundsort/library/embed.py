@@ -1,6 +1,6 @@
 """``soundsort embed``: turn a collection into a library, and keep it up to date by content hash.
 
-Per file, one pass of each backbone (:func:`soundsort.features.registry.featurize_file`, through the
+Per file, one pass of each backbone (:func:`soundsort.features.featurize_file`, through the
 feature cache, so whatever training or an earlier run computed is reused) gives:
 
 * the file's embedding: the mean of its 3 s segment vectors, per feature set (``yamnet``, ``musicnn-msd``,
@@ -40,7 +40,7 @@ from soundsort.audio.decode import is_audio_path
 from soundsort.cache import FeatureCache, content_hash
 from soundsort.dataset.table import LabelsTable, read_labels_csv
 from soundsort.errors import ConfigError, SoundsortError
-from soundsort.features.registry import featurize_file, featurizer_from_params, get_featurizer
+from soundsort.features import featurize_file, featurizer_from_params, get_featurizer
 from soundsort.library import fingerprint as fp
 from soundsort.library.store import (
     INDEX_KINDS,
@@ -181,7 +181,7 @@ class Analyser:
     """Computes what a library stores about one file (loads models once; one per process)."""
 
     def __init__(self, config: dict[str, Any], *, cache: bool = True, threads: int | None = None) -> None:
-        from soundsort.features.embeddings import CombinedFeaturizer
+        from soundsort.features import CombinedFeaturizer
 
         self.config = config
         self.cache = FeatureCache() if cache else None
