@@ -47,7 +47,7 @@ from soundsort.features import get_featurizer
 from soundsort.inference.batch import run_batch
 from soundsort.inference.classify import ClassifyConfig, Classifier
 from soundsort.inference.timeline import boundary_errors, frame_f1, rasterize
-from soundsort.models.classical import make_model
+from soundsort.models.registry import make_model
 from soundsort.models.io import ModelCard, save_model
 from soundsort.presets import get_preset
 from soundsort.workflows import index_dataset, prepare

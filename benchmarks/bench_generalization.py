@@ -173,7 +173,7 @@ def member_specs(r: Recipe) -> list[tuple[str, dict[str, Any], str, dict[str, An
 def fit_members(specs, tables, y, train_files, groups) -> list[Any]:
     """One fitted estimator per member, on the segments of ``train_files``."""
     from soundsort.evaluation.crossval import fit_on_files
-    from soundsort.models.classical import make_model
+    from soundsort.models.registry import make_model
 
     return [fit_on_files(make_model(model, **mparams), t.values, t.file_index, y, train_files, groups)
             for (_, _, model, mparams), t in zip(specs, tables)]

@@ -36,7 +36,7 @@ from soundsort.evaluation.metrics import classification_metrics
 from soundsort.features.augmented import build_augmented_table
 from soundsort.features import featurize_array, get_featurizer
 from soundsort.features.table import build_feature_table
-from soundsort.models.classical import make_model
+from soundsort.models.registry import make_model
 from soundsort.models.segments import aggregate, proba_matrix
 from soundsort.workflows import index_dataset
 from common import DATA, emit, machine, parse_spec
@@ -120,7 +120,7 @@ def main() -> None:
         for training in ("clean", "augmented"):
             scores: dict[str, list[float]] = {v: [] for v in VARIANTS}
             for tr, te in splits:
-                est = fit_on_files(make_model(head, seed=0, n_jobs=args.jobs, **head_params), clean.values,
+                est = fit_on_files(make_model(head, random_state=0, n_jobs=args.jobs, **head_params), clean.values,
                                    clean.file_index, y_file, tr, groups, aug if training == "augmented" else None)
                 for v in VARIANTS:
                     feats = [tests[v][i] for i in te]

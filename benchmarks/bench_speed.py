@@ -21,7 +21,7 @@ import numpy as np
 import soundfile as sf
 
 from soundsort.features import featurize_file, get_featurizer
-from soundsort.models.classical import make_model
+from soundsort.models.registry import make_model
 from common import DATA, emit, machine
 
 SETS = [("handcrafted", "logreg", {}), ("mfcc", "logreg", {}), ("yamnet", "logreg", {}), ("yamnet-q", "logreg", {}),
@@ -47,7 +47,7 @@ def main() -> None:
         feats = [featurize_file(fz, f) for f in music]  # warm-up: sessions, lazy imports; also fit data
         X = np.concatenate([s.values for s in feats])
         y = np.concatenate([np.full(len(s.values), i % 2) for i, s in enumerate(feats)])
-        est = make_model(head, seed=0, n_jobs=2, **params).fit(X, y)
+        est = make_model(head, random_state=0, n_jobs=2, **params).fit(X, y)
         t0 = time.perf_counter()
         for f in music:
             est.predict_proba(featurize_file(fz, f).values).mean(axis=0)

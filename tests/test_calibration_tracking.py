@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from soundsort.errors import ConfigError
 from soundsort.models.calibration import CalibratedHead, brier_score, choose_threshold, reliability
-from soundsort.models.classical import make_model
+from soundsort.models.registry import make_model
 from tests.conftest import run_cli
 
 
@@ -70,6 +70,36 @@ def test_calibrated_head_uses_groups_and_round_trips(tmp_path: Path) -> None:
     save_model(tmp_path / "m", head, card)
     loaded, _ = load_model(tmp_path / "m")
     np.testing.assert_allclose(loaded.predict_proba(X), head.predict_proba(X))
+
+
+def test_calibrated_head_saved_with_seed_loads_as_random_state(tmp_path: Path) -> None:
+    """Heads saved before the scikit-learn names held ``seed``: such a file loads with ``random_state``."""
+    import zipfile
+
+    from soundsort.models.io import ModelCard, load_model, save_model
+
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(200, 3))
+    y = (X[:, 0] > 0).astype(int)
+    head = CalibratedHead(make_model("logreg"), random_state=7).fit(X, y, groups=np.arange(200) // 4)
+    card = ModelCard(task="music", labels=["music", "non-music"], featurizer="mfcc", featurizer_params={},
+                     model="logreg")
+    save_model(tmp_path / "m", head, card)
+    path = tmp_path / "m" / "model.skops"
+    with zipfile.ZipFile(path) as z:  # rewrite the file the way the old CalibratedHead stored itself
+        files = {name: z.read(name) for name in z.namelist()}
+    schema = json.loads(files["schema.json"])
+    attrs = schema["content"]["content"]
+    assert "random_state" in attrs and "seed" not in attrs
+    attrs["seed"] = attrs.pop("random_state")
+    files["schema.json"] = json.dumps(schema).encode()
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in files.items():
+            z.writestr(name, data)
+    (tmp_path / "m" / "model.head.json").unlink(missing_ok=True)
+    loaded, _ = load_model(tmp_path / "m")
+    assert loaded.get_params()["random_state"] == 7 and "seed" not in vars(loaded)
+    np.testing.assert_array_equal(loaded.predict_proba(X), head.predict_proba(X))
 
 
 def test_brier_and_reliability_known_values() -> None:

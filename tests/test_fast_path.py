@@ -85,7 +85,7 @@ def test_classify_records_are_the_same_with_fast_and_skops_heads(clips: list[Pat
 
 
 def test_saved_heads_stale_heads_and_damaged_heads(tmp_path: Path) -> None:
-    from soundsort.models.classical import make_model
+    from soundsort.models.registry import make_model
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(90, 5)).astype(np.float32)

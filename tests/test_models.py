@@ -11,7 +11,7 @@ import pytest
 from soundsort.errors import ConfigError, ModelError
 from soundsort.evaluation.crossval import cross_validate
 from soundsort.evaluation.metrics import classification_metrics, summarize_folds
-from soundsort.models.classical import make_model, model_names
+from soundsort.models.registry import MODELS, make_model
 from soundsort.models.io import ModelCard, check_featurizer, load_model, save_model
 from soundsort.models.segments import aggregate
 
@@ -26,7 +26,7 @@ def blobs(n: int = 120, k: int = 3, d: int = 6, seed: int = 0) -> tuple[np.ndarr
 @pytest.mark.parametrize("name", ["logreg", "linear-svm", "svm", "random-forest", "xgboost"])
 def test_every_model_learns_and_round_trips(tmp_path: Path, name: str) -> None:
     X, y = blobs()
-    est = make_model(name, seed=0).fit(X[:90], y[:90])
+    est = make_model(name, random_state=0).fit(X[:90], y[:90])
     acc = (est.predict(X[90:]) == y[90:]).mean()
     assert acc >= 0.9
     card = ModelCard(task="genre", labels=["a", "b", "c"], featurizer="handcrafted",
@@ -40,7 +40,7 @@ def test_every_model_learns_and_round_trips(tmp_path: Path, name: str) -> None:
 def test_unknown_model_is_config_error() -> None:
     with pytest.raises(ConfigError, match="unknown model"):
         make_model("deep-magic")
-    assert {"logreg", "linear-svm", "random-forest", "xgboost"} <= set(model_names())
+    assert {"logreg", "linear-svm", "random-forest", "xgboost"} <= set(MODELS.names())
 
 
 def test_untrusted_types_are_refused(tmp_path: Path) -> None:

@@ -458,7 +458,7 @@ def test_musicnn_tags_and_midend_from_one_pass(monkeypatch: pytest.MonkeyPatch) 
 def test_score_threshold_predicts_by_the_score() -> None:
     from sklearn.base import clone
 
-    from soundsort.models.classical import make_model
+    from soundsort.models.registry import make_model
     from soundsort.models.zeroshot import ScoreThresholdClassifier
 
     X = np.array([[0.0, 5.0], [0.05, 1.0], [0.1, 0.0], [0.4, 2.0], [1.0, 3.0], [1.3, 0.0]])
@@ -495,7 +495,7 @@ def test_score_threshold_on_yamnet_music_saves_loads_and_hears_the_tone(tmp_path
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     import skops.io as sio
 
-    from soundsort.models.classical import make_model
+    from soundsort.models.registry import make_model
     from soundsort.models.io import ModelCard, load_model, save_model
 
     f = get_featurizer("yamnet-music")

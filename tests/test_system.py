@@ -101,13 +101,13 @@ def test_cpu_level_names(machine: str, features: set[str], expected: str) -> Non
 
 
 def test_a_saved_model_card_records_the_environment(tmp_path: Path) -> None:
-    from soundsort.models.classical import make_model
+    from soundsort.models.registry import make_model
     from soundsort.models.io import ModelCard, load_model, save_model
 
     rng = np.random.default_rng(0)
     y = np.arange(40) % 2
     X = rng.normal(0, 1, (40, 4)) + 3 * y[:, None]
-    est = make_model("logreg", seed=0).fit(X, y)
+    est = make_model("logreg", random_state=0).fit(X, y)
     card = ModelCard(task="music", labels=["music", "non-music"], featurizer="mfcc", featurizer_params={},
                      model="logreg")
     save_model(tmp_path / "m", est, card)

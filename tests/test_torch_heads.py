@@ -21,12 +21,12 @@ from sklearn.pipeline import Pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 from soundsort.errors import ConfigError  # noqa: E402
-from soundsort.models.classical import make_model, model_names  # noqa: E402
-from soundsort.models.torch_heads import (AttentionConv1DClassifier, MLPClassifier,  # noqa: E402
-                                          validation_split)
+from soundsort.dataset.splits import validation_split  # noqa: E402
+from soundsort.models.registry import MODELS, make_model  # noqa: E402
+from soundsort.models.torch.heads import AttentionConv1DClassifier, MLPClassifier  # noqa: E402
 
-MLP_NAME = "soundsort.models.torch_heads.MLPClassifier"
-ATT_NAME = "soundsort.models.torch_heads.AttentionConv1DClassifier"
+MLP_NAME = "soundsort.models.torch.heads.MLPClassifier"
+ATT_NAME = "soundsort.models.torch.heads.AttentionConv1DClassifier"
 
 
 # ------------------------------------------------------------------------------------------ data
@@ -71,7 +71,7 @@ def vectors() -> tuple[np.ndarray, np.ndarray]:
 @pytest.fixture(scope="module")
 def mlp(vectors) -> MLPClassifier:
     X, y = vectors
-    return MLPClassifier(**FAST_MLP, seed=0).fit(X[:300], y[:300])
+    return MLPClassifier(**FAST_MLP, random_state=0).fit(X[:300], y[:300])
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +82,7 @@ def sequences() -> tuple[np.ndarray, np.ndarray]:
 @pytest.fixture(scope="module")
 def attention(sequences) -> AttentionConv1DClassifier:
     X, y = sequences
-    return AttentionConv1DClassifier(**FAST_ATT, seed=0).fit(X[:400], y[:400])
+    return AttentionConv1DClassifier(**FAST_ATT, random_state=0).fit(X[:400], y[:400])
 
 
 # ------------------------------------------------------------------------------------------ learning
@@ -103,7 +103,7 @@ def test_mlp_learns_two_classes_and_loss_falls(mlp, vectors) -> None:
 def test_mlp_beats_chance_on_four_classes_with_string_labels() -> None:
     X, y = gaussian(480, k=4, sep=0.8, seed=1)
     names = np.array(["blues", "jazz", "metal", "pop"])[y]
-    est = MLPClassifier(**FAST_MLP, batch_norm=False, seed=0).fit(X[:360], names[:360])
+    est = MLPClassifier(**FAST_MLP, batch_norm=False, random_state=0).fit(X[:360], names[:360])
     assert list(est.classes_) == ["blues", "jazz", "metal", "pop"]
     assert accuracy(est, X[360:], names[360:]) >= 0.6  # chance is 0.25
 
@@ -123,20 +123,20 @@ def test_attention_learns_temporal_order_a_frame_mean_cannot_see(attention, sequ
 
 def test_attention_beats_chance_on_four_classes() -> None:
     X, y = ramps(500, k=4, amp=2.0, seed=2)
-    est = AttentionConv1DClassifier(max_epochs=50, patience=20, seed=0).fit(X[:400], y[:400])
+    est = AttentionConv1DClassifier(max_epochs=50, patience=20, random_state=0).fit(X[:400], y[:400])
     assert accuracy(est, X[400:], y[400:]) >= 0.55  # chance is 0.25
 
 
 def test_class_weights_favour_a_minority_class() -> None:
     X, y = gaussian(600, sep=0.35, seed=3, p=(0.9, 0.1))
     kw = dict(FAST_MLP, max_epochs=25)
-    plain = MLPClassifier(**kw, class_weight=None, seed=0).fit(X[:450], y[:450])
-    balanced = MLPClassifier(**kw, class_weight="balanced", seed=0).fit(X[:450], y[:450])
+    plain = MLPClassifier(**kw, class_weight=None, random_state=0).fit(X[:450], y[:450])
+    balanced = MLPClassifier(**kw, class_weight="balanced", random_state=0).fit(X[:450], y[:450])
     assert balanced.class_weight_[1] > 4 * balanced.class_weight_[0]
     test = X[450:]
     assert balanced.predict_proba(test)[:, 1].mean() > plain.predict_proba(test)[:, 1].mean() + 0.1
     assert (balanced.predict(test) == 1).sum() > (plain.predict(test) == 1).sum()
-    heavy = MLPClassifier(**kw, class_weight={1: 20.0}, seed=0).fit(X[:450], y[:450])
+    heavy = MLPClassifier(**kw, class_weight={1: 20.0}, random_state=0).fit(X[:450], y[:450])
     assert heavy.class_weight_.tolist() == [1.0, 20.0]
 
 
@@ -146,13 +146,13 @@ def test_class_weights_favour_a_minority_class() -> None:
 def test_same_seed_same_probabilities(vectors, sequences) -> None:
     X, y = vectors
     kw = dict(FAST_MLP, max_epochs=6)
-    a = MLPClassifier(**kw, seed=5).fit(X[:300], y[:300]).predict_proba(X[300:])
-    b = MLPClassifier(**kw, seed=5).fit(X[:300], y[:300]).predict_proba(X[300:])
-    c = MLPClassifier(**kw, seed=6).fit(X[:300], y[:300]).predict_proba(X[300:])
+    a = MLPClassifier(**kw, random_state=5).fit(X[:300], y[:300]).predict_proba(X[300:])
+    b = MLPClassifier(**kw, random_state=5).fit(X[:300], y[:300]).predict_proba(X[300:])
+    c = MLPClassifier(**kw, random_state=6).fit(X[:300], y[:300]).predict_proba(X[300:])
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
     Xs, ys = sequences
-    p = [AttentionConv1DClassifier(max_epochs=3, seed=1).fit(Xs[:200], ys[:200]).predict_proba(Xs[400:])
+    p = [AttentionConv1DClassifier(max_epochs=3, random_state=1).fit(Xs[:200], ys[:200]).predict_proba(Xs[400:])
          for _ in range(2)]
     np.testing.assert_array_equal(p[0], p[1])
 
@@ -163,16 +163,16 @@ def test_fit_leaves_torch_global_state_alone(vectors) -> None:
     X, y = vectors
     threads, det = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
     before = torch.random.get_rng_state().clone()
-    MLPClassifier(hidden_layer_sizes=(8,), max_epochs=2, n_threads=1).fit(X[:100], y[:100])
+    MLPClassifier(hidden_layer_sizes=(8,), max_epochs=2, n_jobs=1).fit(X[:100], y[:100])
     assert torch.get_num_threads() == threads and torch.are_deterministic_algorithms_enabled() == det
     assert torch.equal(torch.random.get_rng_state(), before)
 
 
 @pytest.mark.parametrize("cls", [MLPClassifier, AttentionConv1DClassifier])
 def test_clone_and_get_params_round_trip(cls) -> None:
-    est = cls(lr=0.01, patience=3, seed=7, class_weight=None)
+    est = cls(lr=0.01, patience=3, random_state=7, class_weight=None)
     params = est.get_params()
-    assert params["lr"] == 0.01 and params["seed"] == 7 and params["class_weight"] is None
+    assert params["lr"] == 0.01 and params["random_state"] == 7 and params["class_weight"] is None
     twin = clone(est)
     assert twin is not est and twin.get_params() == params
     assert cls(**params).get_params() == params
@@ -203,11 +203,11 @@ def test_composes_in_pipeline_and_calibration(vectors) -> None:
 
 
 def test_registered_models() -> None:
-    assert {"mlp", "attention"} <= set(model_names())
-    est = make_model("mlp", seed=3, n_jobs=2, dropout=0.1)
-    assert isinstance(est, MLPClassifier) and (est.seed, est.n_threads, est.dropout) == (3, 2, 0.1)
-    att = make_model("attention", seed=4)
-    assert isinstance(att, AttentionConv1DClassifier) and att.seed == 4
+    assert {"mlp", "attention"} <= set(MODELS.names())
+    est = make_model("mlp", random_state=3, n_jobs=2, dropout=0.1)
+    assert isinstance(est, MLPClassifier) and (est.random_state, est.n_jobs, est.dropout) == (3, 2, 0.1)
+    att = make_model("attention", random_state=4)
+    assert isinstance(att, AttentionConv1DClassifier) and att.random_state == 4
 
 
 def test_wrong_input_shapes_are_clear_errors(mlp) -> None:
@@ -238,9 +238,9 @@ def test_module_imports_and_registers_without_torch() -> None:
             "        if name == 'torch' or name.startswith('torch.'):\n"
             "            raise ModuleNotFoundError(name)\n"
             "sys.meta_path.insert(0, NoTorch())\n"
-            "import soundsort.models.torch_heads\n"
-            "from soundsort.models.classical import model_names, make_model\n"
-            "assert {'mlp', 'attention'} <= set(model_names())\n"
+            "import soundsort.models.torch.heads\n"
+            "from soundsort.models.registry import MODELS, make_model\n"
+            "assert {'mlp', 'attention'} <= set(MODELS.names())\n"
             "make_model('attention')\n"
             "assert 'torch' not in sys.modules\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
@@ -341,3 +341,26 @@ def test_soundsort_save_and_load(tmp_path, monkeypatch, mlp, vectors) -> None:
     loaded, _ = model_io.load_model(tmp_path / "m")
     X, _ = vectors
     np.testing.assert_array_equal(loaded.predict_proba(X), mlp.predict_proba(X))
+
+
+def test_model_saved_with_the_old_parameter_names_loads_under_the_new(vectors) -> None:
+    """The MLP folder written by commit 39e03ba holds ``seed`` / ``n_threads`` under the old module path."""
+    from pathlib import Path
+
+    import skops.io as sio
+
+    from soundsort.models import io as model_io
+
+    folder = Path(__file__).parent / "fixtures" / "legacy_39e03ba" / "models" / "mfcc-mlp"
+    raw = (folder / "model.skops").read_bytes()
+    assert sio.get_untrusted_types(data=raw) == ["soundsort.models.torch_heads.MLPClassifier"]
+    loaded, card = model_io.load_model(folder)
+    assert type(loaded) is MLPClassifier
+    assert "seed" not in vars(loaded) and "n_threads" not in vars(loaded)
+    params = loaded.get_params()
+    assert (params["random_state"], params["n_jobs"], params["max_epochs"]) == (0, 2, 3)  # trained with -j 2
+    X = np.random.default_rng(0).normal(size=(6, loaded.n_features_in_))
+    again = sio.loads(sio.dumps(loaded), trusted=[f"{MLPClassifier.__module__}.MLPClassifier"])
+    np.testing.assert_array_equal(again.predict_proba(X), loaded.predict_proba(X))
+    twin = clone(loaded).set_params(max_epochs=1)
+    assert twin.random_state == 0 and not hasattr(twin, "classes_")

@@ -4,10 +4,13 @@ Splits are made at file level, with a group per recording / source / artist so t
 sides of a split; :func:`expand_to_segments` then carries file indices over to the segments cut from
 those files, so segments of one recording follow their file. :func:`leave_source_out` holds out one whole
 data source (collection) at a time instead, to measure how a model does on audio from elsewhere.
+:func:`validation_split` carves a validation part from training rows (the neural heads' early stopping,
+the calibration split), by group when groups are given.
 """
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -251,3 +254,66 @@ def expand_to_segments(file_idx: Sequence[int] | np.ndarray, segments_per_file: 
     if files.size == 0 or owner.size == 0:
         return np.zeros(0, dtype=np.int64)
     return np.flatnonzero(np.isin(owner, files)).astype(np.int64)
+
+
+def validation_split(y: Any, groups: Any = None, fraction: float = 0.15,
+                     seed: int | None = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Carve a validation part from training rows → ``(train_idx, val_idx)`` (sorted, disjoint, covering).
+
+    With ``groups``, whole groups go to one side (stratified by class as far as the groups allow); without,
+    a stratified random split. Every class present in ``y`` keeps at least one training row (validation
+    groups holding a class's last rows are moved back). ``val_idx`` is empty when ``fraction`` is 0 or there
+    are too few rows or groups to split.
+    """
+    from sklearn.model_selection import (GroupShuffleSplit, ShuffleSplit, StratifiedGroupKFold,
+                                         StratifiedShuffleSplit)
+
+    y = np.asarray(y).reshape(-1)
+    n = len(y)
+    everything = np.arange(n)
+    if not 0.0 <= float(fraction) < 1.0:
+        raise ConfigError(f"val_fraction must be in [0, 1), got {fraction!r}")
+    if groups is not None and len(np.asarray(groups).reshape(-1)) != n:
+        raise ValueError(f"groups has {len(np.asarray(groups).reshape(-1))} entries for {n} rows")
+    empty = np.zeros(0, dtype=np.int64)
+    if fraction == 0 or n < 4:
+        return everything, empty
+    _, y_idx, counts = np.unique(y, return_inverse=True, return_counts=True)
+    y_idx = y_idx.reshape(-1)
+    rs = None if seed is None else int(seed) % (2**32)
+    X_dummy = np.zeros((n, 1))
+    if groups is not None:
+        g = np.asarray(groups).reshape(-1)
+        _, g_idx = np.unique(g, return_inverse=True)
+        g_idx = g_idx.reshape(-1)
+        n_groups = int(g_idx.max()) + 1
+        if n_groups < 2:
+            return everything, empty
+        n_splits = min(max(2, int(round(1.0 / fraction))), n_groups)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # "least populated class has only k members"
+                splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=rs)
+                val = next(iter(splitter.split(X_dummy, y_idx, g_idx)))[1]
+        except ValueError:
+            gss = GroupShuffleSplit(n_splits=1, test_size=fraction, random_state=rs)
+            val = next(iter(gss.split(X_dummy, y_idx, g_idx)))[1]
+        key = g_idx
+    else:
+        n_val = int(math.ceil(fraction * n))
+        if counts.min() >= 2 and len(counts) <= n_val <= n - len(counts):
+            splitter = StratifiedShuffleSplit(n_splits=1, test_size=n_val, random_state=rs)
+        else:
+            splitter = ShuffleSplit(n_splits=1, test_size=n_val, random_state=rs)
+        val = next(iter(splitter.split(X_dummy, y_idx)))[1]
+        key = everything
+    is_val = np.zeros(n, dtype=bool)
+    is_val[val] = True
+    # every class keeps training rows: move back the validation groups (rows) of classes missing in train
+    for c in range(len(counts)):
+        if not np.any(~is_val & (y_idx == c)):
+            back = np.isin(key, key[is_val & (y_idx == c)])
+            is_val[back] = False
+    if not is_val.any() or is_val.all():
+        return everything, empty
+    return np.flatnonzero(~is_val), np.flatnonzero(is_val)

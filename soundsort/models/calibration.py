@@ -1,8 +1,8 @@
 """Probability calibration and the choice of a decision threshold.
 
 * :class:`CalibratedHead` wraps any head: it fits the head on part of its training data and a Platt
-  (``sigmoid``) or isotonic calibrator on the held-out rest — split by group, so segments of one
-  recording never sit on both sides. It is a scikit-learn estimator, so CV, ensembles and saving work.
+  (``sigmoid``) or isotonic calibrator on the held-out rest — split by group
+  (:func:`soundsort.dataset.splits.validation_split`), so segments of one recording never sit on both sides. It is a scikit-learn estimator, so CV, ensembles and saving work.
 * :func:`brier_score` and :func:`reliability` measure calibration (the report draws the reliability
   diagram).
 * :func:`choose_threshold` picks the binary decision threshold from a validation PR curve:
@@ -39,29 +39,33 @@ class CalibratedHead(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, estimator: Any = None, *, method: str = "sigmoid", calibration_fraction: float = 0.25,
-                 seed: int = 0) -> None:
+                 random_state: int | None = 0) -> None:
         self.estimator = estimator
         self.method = method
         self.calibration_fraction = calibration_fraction
-        self.seed = seed
+        self.random_state = random_state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Heads saved before the parameter took scikit-learn's name held ``seed``: read it as ``random_state``."""
+        state = dict(state)
+        if "seed" in state:
+            state.setdefault("random_state", state.pop("seed"))
+        super().__setstate__(state)
 
     def fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None) -> CalibratedHead:
         from sklearn.isotonic import IsotonicRegression
         from sklearn.linear_model import LogisticRegression
 
-        from soundsort.evaluation.crossval import _takes_groups
+        from soundsort.dataset.splits import validation_split
+        from soundsort.models.fitting import fit_with_groups
         from soundsort.models.segments import proba_matrix
-        from soundsort.models.torch_heads import validation_split
 
         if self.method not in METHODS:
             raise ConfigError(f"calibration method must be one of {', '.join(METHODS)}, got {self.method!r}")
         y = np.asarray(y)
-        tr, cal = validation_split(y, groups, fraction=self.calibration_fraction, seed=self.seed)
+        tr, cal = validation_split(y, groups, self.calibration_fraction, self.random_state)
         base = clone(self.estimator)
-        if _takes_groups(base) and groups is not None:
-            base.fit(X[tr], y[tr], groups=np.asarray(groups)[tr])
-        else:
-            base.fit(X[tr], y[tr])
+        fit_with_groups(base, X[tr], y[tr], None if groups is None else np.asarray(groups)[tr])
         self.estimator_ = base
         self.classes_ = np.asarray(base.classes_)
         p = proba_matrix(base, X[cal], len(self.classes_))

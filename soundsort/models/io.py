@@ -41,6 +41,12 @@ TRUSTED_TYPES: frozenset[str] = frozenset({
     "xgboost.core.Booster",
     "xgboost.sklearn.XGBClassifier",
     # soundsort's PyTorch heads: their state is plain values and numpy arrays, no torch objects
+    "soundsort.models.torch.heads.MLPClassifier",
+    "soundsort.models.torch.heads.AttentionConv1DClassifier",
+    "soundsort.models.torch.cnn.SpectrogramCNNClassifier",
+    "soundsort.models.torch.cnn.YamnetFinetuneClassifier",
+    "soundsort.models.torch.cnn.BackboneCNNClassifier",
+    # the same classes under the paths model files saved before the move name (modules kept for them)
     "soundsort.models.torch_heads.MLPClassifier",
     "soundsort.models.torch_heads.AttentionConv1DClassifier",
     "soundsort.models.cnn.SpectrogramCNNClassifier",

@@ -20,10 +20,9 @@ from sklearn.utils.validation import check_is_fitted
 
 from soundsort.dataset.tasks import MUSIC
 from soundsort.errors import ConfigError
-from soundsort.models.classical import register_model
 from soundsort.models.linear_head import score_threshold_proba
 
-__all__ = ["ScoreThresholdClassifier"]
+__all__ = ["ScoreThresholdClassifier", "score_threshold"]
 
 
 class ScoreThresholdClassifier(ClassifierMixin, BaseEstimator):
@@ -136,11 +135,9 @@ class ScoreThresholdClassifier(ClassifierMixin, BaseEstimator):
         return np.where(hit, self.classes_[self.positive_index_], self.classes_[1 - self.positive_index_])
 
 
-def _score_threshold(seed: int = 0, n_jobs: int = 1, column: int = 0, threshold: float = 0.1,
-                     positive: Any = None, mapping: str = "linear", sharpness: float = 1.0) -> ScoreThresholdClassifier:
+def score_threshold(random_state: int | None = 0, n_jobs: int | None = 1, column: int = 0, threshold: float = 0.1,
+                    positive: Any = None, mapping: str = "linear", sharpness: float = 1.0) -> ScoreThresholdClassifier:
+    """Model ``score-threshold``: a :class:`ScoreThresholdClassifier` (``random_state`` and ``n_jobs`` are unused:
+    nothing is learned)."""
     return ScoreThresholdClassifier(column=column, threshold=threshold, positive=positive, mapping=mapping,
                                     sharpness=sharpness)
-
-
-register_model("score-threshold", _score_threshold,
-               "zero-shot music / non-music: thresholds one score column (yamnet-music's music score); learns nothing")
