@@ -160,11 +160,16 @@ DRIVER = shutil.which("chromedriver")
 
 @pytest.fixture
 def browser():
-    if CHROMIUM is None or DRIVER is None:
-        pytest.skip("browser test needs Debian's chromium and chromium-driver (apt-get install chromium "
-                    "chromium-driver; scripts/setup.sh does)")
-    webdriver = pytest.importorskip("selenium.webdriver", reason="browser test needs selenium (the serve extra)")
-    from selenium.webdriver.chrome.service import Service
+    if CHROMIUM is None:
+        pytest.skip("browser test: no chromium on this machine (apt-get install chromium chromium-driver; "
+                    "scripts/setup.sh does)")
+    # with chromium there, a missing driver or Selenium is a broken setup, not a reason to skip
+    assert DRIVER is not None, "chromium is installed but chromedriver is not: apt-get install chromium-driver"
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError as exc:
+        raise AssertionError(f"chromium is installed but Selenium is not ({exc}): pip install -e '.[serve]'")
 
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
