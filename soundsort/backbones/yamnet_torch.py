@@ -21,7 +21,7 @@ The weights are read from the converted float ONNX model through :func:`~soundso
 strides are checked against the graph. ``tests/test_cnn.py`` checks that the embeddings and scores of this
 port equal ONNX Runtime's on the float graph.
 
-This module imports torch at the top: import it only where torch is needed (``soundsort.models.cnn`` does so
+This module imports torch at the top: import it only where torch is needed (``soundsort.models.torch.cnn`` does so
 lazily).
 """
 
