@@ -9,18 +9,21 @@ One pass over the file in blocks keeps memory flat whatever its length:
 3. keep a bounded, evenly thinned set of genre windows whose frames look like music;
 4. at the end: smooth the frame probabilities into a timeline with no segment shorter than the minimum,
    keep the genre windows that lie in music segments, and average the genre model's probabilities there.
+
+Steps 1-3 are :class:`ClassifyEngine`, fed block by block (push, not pull); ``soundsort stream`` runs the same
+engine one segment hop at a time and decides its timeline as it goes (:mod:`soundsort.inference.online`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from soundsort.audio.buffer import RollingAudio
 from soundsort.audio.decode import info as audio_info
 from soundsort.audio.decode import stream as audio_stream
 from soundsort.audio.native_stderr import DecoderMessages
@@ -89,18 +92,19 @@ class FileResult:
 def evidence_centres(featurizer: Any, times: np.ndarray, duration: float) -> np.ndarray:
     """The time each segment's prediction speaks for: the mean centre of the frames it pooled.
 
-    A YAMNet frame sits 0.0075 s after its 0.48 s segment starts (patches of 0.975 s every 0.48 s),
-    not in the segment's middle; placing predictions there removes a 0.24 s lag from every boundary.
-    Other feature sets speak for their segment's middle.
+    Where the featurizer's backbone says so (``evidence_at_frames``, with its ``frame_geometry``): a YAMNet
+    frame sits 0.0075 s after its 0.48 s segment starts (patches of 0.975 s every 0.48 s), not in the
+    segment's middle; placing predictions there removes a 0.24 s lag from every boundary. Other feature
+    sets speak for their segment's middle.
     """
     ends = np.minimum(times[:, 1], duration)
     middle = (times[:, 0] + ends) / 2
-    if not str(getattr(featurizer, "backbone_name", "")).startswith("yamnet"):
+    backbone = getattr(featurizer, "backbone", None) if hasattr(featurizer, "backbone_name") else None
+    geometry = getattr(backbone, "frame_geometry", None)
+    if geometry is None or not getattr(backbone, "evidence_at_frames", False):
         return middle
-    from soundsort.backbones import frontends as F
-
-    hop = F.yamnet_patch_hop_samples() / F.YAMNET_SR
-    offset = F.yamnet_min_samples() / 2 / F.YAMNET_SR
+    hop = geometry.hop / backbone.sr
+    offset = geometry.first_centre / backbone.sr
     first = np.ceil((times[:, 0] - offset) / hop - 1e-9)
     last = np.ceil((times[:, 1] - offset) / hop - 1e-9) - 1
     has = last >= first
@@ -124,31 +128,6 @@ class _Thinner:
                 self.step *= 2
                 self.items = self.items[::2]
         self.seen += 1
-
-
-class _RollingAudio:
-    """The recent part of a stream, addressable by absolute sample index (old audio is dropped)."""
-
-    def __init__(self) -> None:
-        self.start = 0  # absolute index of data[0]
-        self.data = np.zeros(0, np.float32)
-
-    @property
-    def end(self) -> int:
-        return self.start + len(self.data)
-
-    def append(self, block: np.ndarray) -> None:
-        self.data = np.concatenate([self.data, block]) if len(self.data) else np.asarray(block, np.float32)
-
-    def get(self, a: int, b: int) -> np.ndarray:
-        a, b = max(a, self.start), min(b, self.end)
-        return self.data[a - self.start: max(a, b) - self.start]
-
-    def drop_before(self, index: int) -> None:
-        cut = min(max(0, index - self.start), len(self.data))
-        if cut:
-            self.data = self.data[cut:]
-            self.start += cut
 
 
 class Classifier:
@@ -198,43 +177,11 @@ class Classifier:
                 "model": card.model, "threshold": card.threshold, "created": card.created,
                 "soundsort": card.versions.get("soundsort", "?")}
 
-    # ------------------------------------------------------------------------------------------ music pass
-
-    def _music_blocks(self, blocks: Iterator[np.ndarray], sr: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """``(segment times [n, 2] s, music probabilities [n])`` per block of the music model's segments.
-
-        Each block is featurized with at least 1 s of audio before and after it (whole segment hops, so
-        the segment grid stays the file's), which covers YAMNet's 0.975 s patches and STFT frames: segments
-        come out as a single pass over the file would give them, with bounded memory.
-        """
-        fz = self.music_feat
-        hop_n = int(round(fz.hop_seconds * sr))
-        seg_n = int(round(fz.segment_seconds * sr))
-        ctx_n = hop_n * math.ceil(sr / hop_n)
-        step_n = max(1, int(round(self.config.block_seconds * sr / hop_n))) * hop_n
-        buf = _RollingAudio()
-        done = 0  # segments starting before this sample have been emitted
-        finished = False
-        while not finished:
-            need = done + step_n + seg_n + ctx_n
-            while buf.end < need:
-                try:
-                    buf.append(next(blocks))
-                except StopIteration:
-                    finished = True
-                    break
-            emit_to = buf.end if finished else done + step_n
-            lo = max(0, done - ctx_n)
-            audio = buf.get(lo, buf.end if finished else emit_to + seg_n + ctx_n)
-            if len(audio) and (finished or emit_to > done):
-                feats = featurize_array(fz, audio)
-                starts = feats.times[:, 0] * sr + lo
-                keep = (starts >= done - 0.5) & (starts < emit_to - 0.5)
-                if keep.any():
-                    proba = proba_matrix(self.music_est, feats.values[keep], 2)[:, self.pos]
-                    yield feats.times[keep] + lo / sr, proba
-            done = emit_to
-            buf.drop_before(done - ctx_n)
+    def engine(self, native_sr: int, *, step_seconds: float | None = None, collect: bool = True,
+               genre_windows: bool = True, tight: bool = False) -> ClassifyEngine:
+        """An incremental pass over a stream at ``native_sr`` (see :class:`ClassifyEngine`)."""
+        return ClassifyEngine(self, native_sr, step_seconds=step_seconds, collect=collect,
+                              genre_windows=genre_windows, tight=tight)
 
     # ------------------------------------------------------------------------------------------ file
 
@@ -243,39 +190,19 @@ class Classifier:
         cfg = self.config
         native_sr = audio_info(path).sr  # the header is read again (and its messages kept) below
         said = DecoderMessages()
-        sr = self.music_feat.sr
-        to_music = StreamResampler(native_sr, sr) if native_sr != sr else None
-        native = _RollingAudio()  # recent audio at the file's rate, for genre windows
-        decoded = [0]
-
-        def music_stream() -> Iterator[np.ndarray]:
-            for blk in audio_stream(path, None, block_seconds=10.0, messages=said):
-                if self.genre_feat is not None:
-                    native.append(blk)
-                decoded[0] += len(blk)
-                yield to_music.process(blk) if to_music else blk
-            if to_music is not None:
-                yield to_music.process(np.zeros(0, np.float32), last=True)
-
-        times_l: list[np.ndarray] = []
-        probs_l: list[np.ndarray] = []
-        thin = _Thinner(cfg.max_genre_windows * 4)
-        next_w = 0.0  # start of the next genre window to decide
-        threshold = self.music_card.threshold
-        for seg_times, p in self._music_blocks(music_stream(), sr):
-            times_l.append(seg_times)
-            probs_l.append(p)
-            if self.genre_feat is None:
-                continue
-            emitted = float(seg_times[-1, 0]) + self.music_feat.hop_seconds
-            next_w = self._offer_windows(thin, native, native_sr, times_l, probs_l, next_w, emitted, threshold)
-        if decoded[0] == 0:
+        eng = self.engine(native_sr)
+        for blk in audio_stream(path, None, block_seconds=10.0, messages=said):
+            eng.feed(blk)
+        eng.finish()
+        times_l, probs_l, thin, native = eng.times_l, eng.probs_l, eng.thin, eng.native
+        next_w, threshold = eng.next_w, self.music_card.threshold
+        if eng.decoded == 0:
             raise AudioError("zero duration (no audio frames decoded)", path)
-        duration = decoded[0] / native_sr
+        duration = eng.decoded / native_sr
         if not times_l:
             raise AudioError("too short to analyse", path)
         times, probs = np.concatenate(times_l), np.concatenate(probs_l)
-        if self.genre_feat is not None:  # the last whole windows, or the only (short) one
+        if thin is not None:  # the last whole windows, or the only (short) one
             self._offer_windows(thin, native, native_sr, times_l, probs_l, next_w, duration, threshold,
                                 final=True)
         hop = self.music_feat.hop_seconds
@@ -291,13 +218,13 @@ class Classifier:
             label = "mixed"
         result = FileResult(str(path), "ok", round(duration, 3), round(mean_p, 4), round(share, 4), label,
                             [s.to_dict() for s in segments], models=self.models, warnings=said.summary())
-        if self.genre_feat is not None:
+        if thin is not None:
             result.genre, result.genre_windows, per_segment = self._genre(segments, thin, native_sr)
             for seg, (genre, n) in zip(result.timeline, per_segment):
                 seg["genre"], seg["genre_windows"] = genre, n
         return result
 
-    def _offer_windows(self, thin: _Thinner, native: _RollingAudio, native_sr: int, times_l: list[np.ndarray],
+    def _offer_windows(self, thin: _Thinner, native: RollingAudio, native_sr: int, times_l: list[np.ndarray],
                        probs_l: list[np.ndarray], next_w: float, upto: float, threshold: float,
                        final: bool = False) -> float:
         """Decide the genre windows that end before ``upto``; returns the next undecided window start."""
@@ -403,3 +330,119 @@ class Classifier:
         if not file_rows:
             return None, 0, per_segment
         return top(np.concatenate(file_rows).mean(axis=0)), len(file_rows), per_segment
+
+
+class FrameScorer:
+    """The music model's segments of a stream fed in blocks at the model's rate (``sr``), scored once final.
+
+    Audio is featurized a step at a time with at least 1 s of audio before and after the step (whole segment
+    hops, so the segment grid stays the stream's), which covers YAMNet's 0.975 s patches and STFT frames:
+    segments come out as one pass over the whole stream would give them, with bounded memory. ``classify``
+    steps a minute at a time; ``stream`` one segment hop at a time with ``tight`` look-ahead (1 s past the
+    last segment of a step, not a whole-hop context after the step), for a short decision delay.
+    """
+
+    def __init__(self, featurizer: Any, estimator: Any, pos: int, sr: int, step_seconds: float,
+                 tight: bool = False) -> None:
+        self.featurizer, self.estimator, self.pos, self.sr = featurizer, estimator, pos, sr
+        self.hop_n = int(round(featurizer.hop_seconds * sr))
+        self.seg_n = int(round(featurizer.segment_seconds * sr))
+        self.ctx_n = self.hop_n * math.ceil(sr / self.hop_n)
+        self.step_n = max(1, int(round(step_seconds * sr / self.hop_n))) * self.hop_n
+        # audio needed past the start of a step's last segment
+        self.ahead_n = self.seg_n + (sr if tight else self.hop_n + self.ctx_n)
+        self.buf = RollingAudio()
+        self.done = 0  # segments starting before this sample have been scored
+
+    @property
+    def lookahead_seconds(self) -> float:
+        """Seconds of audio a segment waits for after its start before it is scored (at most)."""
+        return (self.step_n - self.hop_n + self.ahead_n) / self.sr
+
+    def push(self, block: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Add audio; ``(segment times [n, 2] s, music probabilities [n])`` of each step now complete."""
+        self.buf.append(block)
+        out = []
+        while self.buf.end >= self.done + self.step_n - self.hop_n + self.ahead_n:
+            out += self._step(self.done + self.step_n, self.done + self.step_n - self.hop_n + self.ahead_n, False)
+        return out
+
+    def finish(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The segments left at the end of the stream."""
+        return self._step(self.buf.end, self.buf.end, True)
+
+    def _step(self, emit_to: int, audio_end: int, final: bool) -> list[tuple[np.ndarray, np.ndarray]]:
+        done, sr = self.done, self.sr
+        lo = max(0, done - self.ctx_n)
+        audio = self.buf.get(lo, audio_end)
+        out = []
+        if len(audio) and (final or emit_to > done):
+            feats = featurize_array(self.featurizer, audio)
+            starts = feats.times[:, 0] * sr + lo
+            keep = (starts >= done - 0.5) & (starts < emit_to - 0.5)
+            if keep.any():
+                proba = proba_matrix(self.estimator, feats.values[keep], 2)[:, self.pos]
+                out.append((feats.times[keep] + lo / sr, proba))
+        self.done = emit_to
+        self.buf.drop_before(emit_to - self.ctx_n)
+        return out
+
+
+class ClassifyEngine:
+    """One incremental pass of a :class:`Classifier` over a stream: feed blocks of mono float32 audio at the
+    stream's own rate; each :meth:`feed` / :meth:`finish` returns the music model's segments that became final
+    (``(times [n, 2], probabilities [n])`` blocks). ``classify`` and ``stream`` both run on it.
+
+    ``collect`` keeps every segment's probability (``times_l`` / ``probs_l``: a file's timeline is made from
+    them at the end); ``genre_windows`` keeps classify's bounded, evenly thinned set of music-looking genre
+    windows (``thin``). ``native`` holds the recent audio at the stream's rate while a genre model is loaded;
+    without ``genre_windows`` the caller drops what it no longer needs from it.
+    """
+
+    def __init__(self, clf: Classifier, native_sr: int, *, step_seconds: float | None = None,
+                 collect: bool = True, genre_windows: bool = True, tight: bool = False) -> None:
+        self.clf, self.native_sr = clf, int(native_sr)
+        self.sr = clf.music_feat.sr
+        self.to_music = StreamResampler(self.native_sr, self.sr) if self.native_sr != self.sr else None
+        step = clf.config.block_seconds if step_seconds is None else step_seconds
+        self.scorer = FrameScorer(clf.music_feat, clf.music_est, clf.pos, self.sr, step, tight)
+        self.native = RollingAudio() if clf.genre_feat is not None else None
+        self.decoded = 0  # samples fed, at the stream's rate
+        self.collect = collect
+        self.times_l: list[np.ndarray] = []
+        self.probs_l: list[np.ndarray] = []
+        self.thin = _Thinner(clf.config.max_genre_windows * 4) if genre_windows and self.native is not None else None
+        self.next_w = 0.0  # start of the next genre window to decide
+
+    @property
+    def position(self) -> float:
+        """Seconds of audio fed so far."""
+        return self.decoded / self.native_sr
+
+    def feed(self, block: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Add the next samples of the stream; the segments now final."""
+        if self.native is not None:
+            self.native.append(block)
+        self.decoded += len(block)
+        return self._scored(self.scorer.push(self.to_music.process(block) if self.to_music else block))
+
+    def finish(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The end of the stream: the last segments."""
+        out = []
+        if self.to_music is not None:
+            out += self._scored(self.scorer.push(self.to_music.process(np.zeros(0, np.float32), last=True)))
+        return out + self._scored(self.scorer.finish())
+
+    def _scored(self, blocks: list[tuple[np.ndarray, np.ndarray]]) -> list[tuple[np.ndarray, np.ndarray]]:
+        clf = self.clf
+        for seg_times, p in blocks:
+            if self.collect or self.thin is not None:
+                self.times_l.append(seg_times)
+                self.probs_l.append(p)
+            if self.thin is not None:
+                emitted = float(seg_times[-1, 0]) + clf.music_feat.hop_seconds
+                self.next_w = clf._offer_windows(self.thin, self.native, self.native_sr, self.times_l,
+                                                 self.probs_l, self.next_w, emitted, clf.music_card.threshold)
+            if not self.collect and len(self.times_l) > 2:  # the genre windows look two blocks back
+                del self.times_l[:-2], self.probs_l[:-2]
+        return blocks
