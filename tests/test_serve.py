@@ -289,6 +289,22 @@ def test_token_and_full_queue(audio) -> None:
         assert client.post("/v1/classify", content=data, headers=auth).status_code == 200
 
 
+def test_a_killed_worker_is_replaced(audio) -> None:
+    import signal
+
+    app = create_app(ServeConfig(workers=1))
+    with TestClient(app) as client:
+        data = audio["music"].read_bytes()
+        assert client.post("/v1/classify", content=data).status_code == 200
+        pool = app.state.server.pool._pool
+        (pid,) = list(pool._processes)
+        os.kill(pid, signal.SIGKILL)
+        time.sleep(0.5)
+        resp = client.post("/v1/classify", content=data, headers={"X-Filename": "after.flac"})
+        assert resp.status_code == 200 and resp.json()["path"] == "after.flac"
+        assert app.state.server.pool._pool is not pool and pid not in app.state.server.pool._pool._processes
+
+
 def _wait_auth(client: TestClient, job_id: str, headers: dict) -> None:
     deadline = time.monotonic() + 60
     while client.get(f"/v1/jobs/{job_id}", headers=headers).json()["state"] != "done":

@@ -100,7 +100,8 @@ def _context() -> Any:
 
 
 class WorkerPool:
-    """``workers`` classifier processes; a pool whose process died is replaced (that file gets an error)."""
+    """``workers`` classifier processes. When one dies (a crash in native code, the OOM killer), the pool is
+    replaced and the files it held are tried once more; a file that kills its worker twice gets an error."""
 
     def __init__(self, workers: int, music_model: Path | None = None, genre_model: Path | None = None) -> None:
         from soundsort.inference.classify import ClassifyConfig, Classifier
@@ -130,15 +131,16 @@ class WorkerPool:
         from soundsort.inference.classify import FileResult
 
         loop = asyncio.get_running_loop()
-        pool = self._executor()
-        try:
-            return await loop.run_in_executor(pool, classify_task, str(path), name, opts)
-        except BrokenProcessPool:
-            with self._lock:
-                if self._pool is pool:  # the first to notice replaces it
-                    self._pool = None
-                    pool.shutdown(wait=False, cancel_futures=True)
-            return FileResult(name, "error", error=f"{name}: the worker process classifying it failed").to_dict()
+        for _ in range(2):  # a pool broken by another file's crash is replaced and the file tried once more
+            pool = self._executor()
+            try:
+                return await loop.run_in_executor(pool, classify_task, str(path), name, opts)
+            except BrokenProcessPool:
+                with self._lock:
+                    if self._pool is pool:  # the first to notice replaces it
+                        self._pool = None
+                        pool.shutdown(wait=False, cancel_futures=True)
+        return FileResult(name, "error", error=f"{name}: the worker process classifying it failed").to_dict()
 
     def close(self) -> None:
         with self._lock:
