@@ -254,3 +254,21 @@ def test_page_in_a_real_browser(server, recording, browser, tmp_path: Path) -> N
     assert browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth + 1")
     phone = tmp_path / "serve-page-phone.png"
     assert browser.save_screenshot(str(phone)) and phone.stat().st_size > 5_000
+
+
+def test_bad_command_lines_are_one_line_each() -> None:
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    cases = [(["--max-upload", "12parsecs"], "--max-upload: not a size"), (["--port", "70000"], "--port must be"),
+             (["--port", str(port), "--workers", "1"], f"cannot listen on 127.0.0.1:{port} (address already in use)")]
+    try:
+        for args, said in cases:
+            res = subprocess.run([sys.executable, "-m", "soundsort", "serve", *args], capture_output=True, text=True,
+                                 timeout=120)
+            errors = [line for line in res.stderr.splitlines() if line.startswith("soundsort: ")]
+            assert res.returncode == 2 and len(errors) == 1 and said in errors[0], res.stderr
+            assert "Traceback" not in res.stderr
+    finally:
+        taken.close()

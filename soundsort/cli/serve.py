@@ -55,5 +55,8 @@ def serve(
         config.check()
     except ConfigError as exc:
         usage(str(exc))
+    if host not in ("127.0.0.1", "localhost", "::1") and not token:
+        info(f"soundsort serve: warning: listening on {host} without --token: anyone who can reach this "
+             "machine can send files to classify")
     info(f"soundsort serve: starting {config.worker_count()} worker processes (each loads the models)")
     run(config)
