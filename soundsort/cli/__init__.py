@@ -30,6 +30,6 @@ imports from ``soundsort.cli`` (``tests/test_architecture.py``).
 from soundsort.cli.root import app, main
 
 # each module registers its commands on ``app`` (the order here is the order in ``soundsort --help``)
-from soundsort.cli import training, classify, organize, library, components, tune, serve  # noqa: E402,F401,I001
+from soundsort.cli import training, classify, organize, library, components, tune, serve, stream  # noqa: E402,F401,I001
 
 __all__ = ["app", "main"]
