@@ -322,7 +322,9 @@ def test_models_health_docs_page_and_metrics(served, audio) -> None:
     assert len(cards["genre"]["labels"]) == 10 and cards["music"]["name"] == "default-music"
     health = client.get("/healthz").json()
     assert health["status"] == "ok" and health["workers"] == 2
-    assert "swagger" in client.get("/docs").text.lower()
+    docs = client.get("/docs").text
+    assert "swagger-ui-bundle.js" in docs and "://" not in docs  # the API docs work offline too
+    assert client.get("/static-offline-docs/swagger-ui-bundle.js").status_code == 200
     spec = client.get("/openapi.json").json()
     assert {"/v1/classify", "/v1/jobs", "/v1/jobs/{job_id}", "/v1/jobs/{job_id}/events", "/v1/models",
             "/healthz", "/metrics"} <= set(spec["paths"])

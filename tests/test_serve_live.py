@@ -255,6 +255,12 @@ def test_page_in_a_real_browser(server, recording, browser, tmp_path: Path) -> N
     phone = tmp_path / "serve-page-phone.png"
     assert browser.save_screenshot(str(phone)) and phone.stat().st_size > 5_000
 
+    # the API docs render with no network (their scripts are served by the app)
+    browser.get(url + "docs")
+    title = _wait_for(browser, ".swagger-ui .info .title", 60)
+    assert "soundsort" in title.text
+    assert browser.find_elements(By.CSS_SELECTOR, ".opblock-summary-path[data-path='/v1/classify']")
+
 
 def test_bad_command_lines_are_one_line_each() -> None:
     taken = socket.socket()

@@ -161,7 +161,9 @@ def create_app(config: ServeConfig = ServeConfig(), *, on_ready: Callable[[], No
             await asyncio.to_thread(server.pool.close)
             shutil.rmtree(server.tmp, ignore_errors=True)
 
-    app = FastAPI(title="soundsort", version=_version(), lifespan=lifespan,
+    from fastapi_offline import FastAPIOffline  # /docs and /redoc with their scripts served here (no CDN)
+
+    app = FastAPIOffline(title="soundsort", version=_version(), lifespan=lifespan,
                   description="Music / non-music timelines and genres of audio files (the records of "
                               "`soundsort classify --format json`).")
     app.state.server = server
