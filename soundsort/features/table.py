@@ -46,7 +46,7 @@ class FeatureTable:
 
 def _one(args: tuple[Any, str, Any]) -> tuple[np.ndarray, np.ndarray] | str:
     featurizer, path, cache = args
-    from soundsort.features.registry import featurize_file
+    from soundsort.features.extract import featurize_file
 
     try:
         seg = featurize_file(featurizer, path, cache=open_cache(cache))
