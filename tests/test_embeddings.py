@@ -70,6 +70,7 @@ class FakeBackbone:
     def __init__(self, threads: int | None = None, batch_size: int = 1) -> None:
         self.threads = threads
 
+    @property
     def frame_geometry(self) -> FrameGeometry:
         return FrameGeometry(self.hop, self.window // 2)
 

@@ -252,6 +252,7 @@ class FakeScoredBackbone:
     def __init__(self, threads: int | None = None, batch_size: int = 1) -> None:
         pass
 
+    @property
     def frame_geometry(self) -> FrameGeometry:
         return FrameGeometry(self.hop, self.window // 2)
 

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from soundsort.atomic import atomic_open, write_json
-from soundsort.backbones.base import Embeddings
+from soundsort.backbones.base import Embeddings, FrameGeometry, FrameOutputs
 from soundsort.errors import AudioError, ConfigError, ModelError
 from soundsort.paths import models_dir
 
@@ -362,6 +362,41 @@ class MusicnnBackbone:
     def tag_names(self) -> list[str]:
         """The 50 tag names, in the order of :meth:`tags`' columns."""
         return tag_names(self.model)
+
+    @property
+    def frame_geometry(self) -> FrameGeometry:
+        """A patch starts every ``hop_frames`` STFT frames; frame f (centred) covers samples ``[256 f - 256, 256 f + 256)``."""
+        half = (PATCH_FRAMES // 2) * FFT_HOP + FFT_SIZE // 2
+        return FrameGeometry(FFT_HOP * self.hop_frames, half, (PATCH_FRAMES // 2) * FFT_HOP)
+
+    def output_dims(self) -> dict[str, int]:
+        """The per-frame arrays of one pass: ``embedding`` (200, the penultimate layer), ``tags`` (50) and the
+        mid-end's ``max_pool`` / ``mean_pool`` (753 each, pooled over each patch)."""
+        return {"embedding": int(self.dim), "tags": 50, "max_pool": 753, "mean_pool": 753}
+
+    @staticmethod
+    def _frames(times: np.ndarray, got: dict[str, np.ndarray]) -> FrameOutputs:
+        return FrameOutputs(np.asarray(times), {"embedding": got["penultimate"], "tags": got["tags"],
+                                                "max_pool": got["max_pool"], "mean_pool": got["mean_pool"]})
+
+    def frame_outputs(self, y: np.ndarray, sr: int) -> FrameOutputs:
+        """Every array of :meth:`output_dims` from one pass (:meth:`analyze`)."""
+        batch, times = self.patches(y, sr)
+        return self._frames(times, self.run_patches(batch))
+
+    def batch_frame_outputs(self, signals: list[np.ndarray], sr: int) -> list[FrameOutputs]:
+        """:meth:`frame_outputs` of every signal, their patches run through the network together.
+
+        Batching changes nothing but float rounding inside the network (the last bit or so of a few outputs).
+        """
+        made = [self.patches(y, sr) for y in signals]
+        got = self.run_patches(np.concatenate([b for b, _ in made]))
+        out, start = [], 0
+        for _, times in made:
+            stop = start + len(times)
+            out.append(self._frames(times, {k: v[start:stop] for k, v in got.items()}))
+            start = stop
+        return out
 
     def patches(self, y: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray]:
         """The front end: ``(patches[T,187,96] float32, times[T])`` for audio ``y`` at ``sr``."""

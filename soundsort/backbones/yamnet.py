@@ -34,7 +34,7 @@ import numpy as np
 
 from soundsort.audio.resample import resample
 from soundsort.backbones import frontends
-from soundsort.backbones.base import Embeddings
+from soundsort.backbones.base import Embeddings, FrameGeometry, FrameOutputs
 from soundsort.backbones.convert.yamnet import (
     VARIANTS,
     Form,
@@ -178,6 +178,11 @@ class YamnetBackbone:
     hop_seconds: float = frontends.YAMNET_PATCH_HOP_FRAMES * frontends.YAMNET_HOP_LENGTH / frontends.YAMNET_SR
     dim: int = 1024
     n_classes: int = 521
+    #: patch ``i`` spans samples ``[7680 i, 7680 i + 15600)``: frames every 0.48 s, centred 0.4875 s in
+    frame_geometry: FrameGeometry = FrameGeometry(frontends.yamnet_patch_hop_samples(),
+                                                  -(-frontends.yamnet_min_samples() // 2))
+    #: a 0.48 s segment's frame sits 0.0075 s after the segment starts, not in its middle
+    evidence_at_frames: bool = True
 
     def __init__(
         self,
@@ -285,6 +290,30 @@ class YamnetBackbone:
     def embed(self, y: np.ndarray, sr: int) -> Embeddings:
         """``Embeddings(values[T, 1024], times[T])``, one per 0.96 s patch every 0.48 s."""
         return self.embed_and_scores(y, sr)[0]
+
+    def output_dims(self) -> dict[str, int]:
+        """The per-frame arrays of one pass: ``embedding`` (1024) and ``scores`` (521 AudioSet classes)."""
+        return {"embedding": int(self.dim), "scores": int(self.n_classes)}
+
+    def frame_outputs(self, y: np.ndarray, sr: int) -> FrameOutputs:
+        """Both arrays of :meth:`output_dims` from one pass (:meth:`embed_and_scores`)."""
+        emb, scores = self.embed_and_scores(y, sr)
+        return FrameOutputs(np.asarray(emb.times), {"embedding": emb.values, "scores": scores})
+
+    def batch_frame_outputs(self, signals: list[np.ndarray], sr: int) -> list[FrameOutputs]:
+        """:meth:`frame_outputs` of every signal, their patches run through the network together.
+
+        Each signal's front end is its own; batching changes nothing in the values.
+        """
+        patches = [self.patches(y, sr) for y in signals]
+        scores, emb = self.run_patches(np.concatenate(patches))
+        out, start = [], 0
+        for p in patches:
+            stop = start + len(p)
+            out.append(FrameOutputs(frontends.yamnet_patch_times(len(p)),
+                                    {"embedding": emb[start:stop], "scores": scores[start:stop]}))
+            start = stop
+        return out
 
     def predict_classes(self, y: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray]:
         """``(scores[T, 521], times[T])``: YAMNet's AudioSet class probabilities per patch."""

@@ -24,14 +24,20 @@ from soundsort.features.registry import register_featurizer
 __all__ = ["YamnetPatchFeaturizer", "patches_per_segment", "register_builtin"]
 
 _PATCH_SAMPLES = frontends.yamnet_min_samples()  # 15600: 96 frames of 400 samples every 160
-_PATCH_HOP = frontends.yamnet_patch_hop_samples()  # 7680 = 0.48 s
 _PATCH_SPAN = frontends.YAMNET_PATCH_FRAMES * frontends.YAMNET_HOP_LENGTH  # 15360 = 0.96 s
+
+
+def _patch_hop() -> int:
+    """YAMNet's patch hop in samples (7680 = 0.48 s), as its backbone's frame geometry says."""
+    from soundsort.backbones.yamnet import YamnetBackbone  # imported on use: listing feature sets loads no backbone
+
+    return YamnetBackbone.frame_geometry.hop
 
 
 def patches_per_segment(segment_seconds: float) -> int:
     """``P``: YAMNet patches (0.96 s, every 0.48 s) that start inside a segment of this length and fit in it."""
     seg = int(round(float(segment_seconds) * frontends.YAMNET_SR))
-    return 1 + max(0, (seg - _PATCH_SPAN) // _PATCH_HOP)
+    return 1 + max(0, (seg - _PATCH_SPAN) // _patch_hop())
 
 
 class YamnetPatchFeaturizer(SegmentingFeaturizer):
@@ -62,7 +68,7 @@ class YamnetPatchFeaturizer(SegmentingFeaturizer):
     def patch_starts(self, n_samples: int) -> np.ndarray:
         """``(n_segments, P)`` first sample of every patch."""
         starts = np.array([a for a, _ in self.bounds(n_samples)], dtype=np.int64)
-        return starts[:, None] + _PATCH_HOP * np.arange(self.n_patches, dtype=np.int64)[None, :]
+        return starts[:, None] + _patch_hop() * np.arange(self.n_patches, dtype=np.int64)[None, :]
 
     def segment_vectors(self, y: np.ndarray) -> np.ndarray:
         """``(n_segments, P, 96, 64)`` float32 log-mel patches of mono ``y`` at 16 kHz."""
