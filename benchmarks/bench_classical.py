@@ -20,7 +20,7 @@ import numpy as np
 
 from soundsort.evaluation.crossval import cross_validate
 from soundsort.features.registry import get_featurizer
-from soundsort.models.classical import make_model
+from soundsort.models.registry import make_model
 from soundsort.workflows import prepare
 from common import DATA, emit, machine
 
@@ -49,10 +49,11 @@ def run_task(task: str, features: list[str], repeats: int, jobs: int) -> list[st
         print(f"[{task}] {feat_name}: {len(np.unique(prep.table.file_index))} files, "
               f"{prep.table.values.shape} in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
         for model in MODELS:
-            est = make_model(model, seed=0, n_jobs=jobs)
+            est = make_model(model, random_state=0, n_jobs=jobs)
             t1 = time.perf_counter()
             cv = cross_validate(est, prep.table.values, prep.table.file_index, prep.y_file, prep.groups,
-                                prep.labels, n_splits=5, n_repeats=repeats, seed=0, positive=prep.positive)
+                                prep.labels, n_splits=5, n_repeats=repeats, random_state=0,
+                                positive=prep.positive)
             row = " | ".join(fmt(cv.summary[c]) for c in cols)
             lines.append(f"| {feat_name} | {model} | {row} | {cv.fit_seconds:.2f} |")
             print(lines[-1], f"({time.perf_counter() - t1:.0f}s)", file=sys.stderr)

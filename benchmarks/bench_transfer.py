@@ -24,7 +24,7 @@ import numpy as np
 
 from soundsort.evaluation.crossval import cross_validate, ensemble_cv, fit_on_files
 from soundsort.features import featurize_file, get_featurizer
-from soundsort.models.classical import make_model
+from soundsort.models.registry import make_model
 from soundsort.models.segments import proba_matrix
 from soundsort.workflows import index_dataset, prepare
 from common import DATA, emit, machine, parse_spec
@@ -86,10 +86,10 @@ def run_task(task: str, features: list[str], heads: list[str], repeats: int, job
     speed_paths = [first.table.paths[i] for i in ok[:: max(1, len(ok) // n_speed)][:n_speed]]
     for feat_name, head in combos:
         prep = preps[feat_name]
-        est = make_model(head, seed=0, n_jobs=jobs)
+        est = make_model(head, random_state=0, n_jobs=jobs)
         t1 = time.perf_counter()
         cv = cross_validate(est, prep.table.values, prep.table.file_index, y, groups, labels, n_splits=5,
-                            n_repeats=repeats, seed=0, positive=pos, files=ok)
+                            n_repeats=repeats, random_state=0, positive=pos, files=ok)
         final = fit_on_files(est, prep.table.values, prep.table.file_index, y, ok, groups)
         speed = inference_speed(feature_spec(feat_name), final, speed_paths, len(labels))
         rows.append((feat_name, head, cv, cv.fit_seconds, speed))

@@ -127,12 +127,12 @@ def test_folder_targets_and_label_file_names(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------------------------- did you mean
 
 def _known_lists() -> list[list[str]]:
-    from soundsort.dataset.tasks import TASKS
+    from soundsort.dataset.tasks import task_names
     from soundsort.features.registry import featurizer_names
-    from soundsort.models.classical import model_names
+    from soundsort.models.registry import MODELS
     from soundsort.settings import FORMATS
 
-    return [list(TASKS), featurizer_names(), model_names(), list(FORMATS)]
+    return [task_names(), featurizer_names(), MODELS.names(), list(FORMATS)]
 
 
 @settings(max_examples=200, deadline=None)
@@ -157,7 +157,7 @@ def test_a_typo_suggests_the_name(data: st.DataObject) -> None:
 def test_unknown_names_are_errors_that_suggest() -> None:
     from soundsort.dataset.tasks import check_task
     from soundsort.features.registry import get_featurizer
-    from soundsort.models.classical import make_model
+    from soundsort.models.registry import make_model
 
     with pytest.raises(ConfigError, match=r"unknown task 'musik' \(did you mean 'music'\?\)"):
         check_task("musik")

@@ -85,6 +85,7 @@ def _with(change: dict | None = None, drop: str | None = None, **sections: Any) 
 
 @pytest.mark.parametrize("doc, expected", [
     (_with(drop="task"), "task: missing"),
+    (_with({"task": "musik"}), "task: unknown task 'musik' (did you mean 'music'?); known: music, genre"),
     (_with({"foldz": 3}), "foldz: unknown key"),
     (_with({"folds": 1}), "folds: must be an integer >= 2"),
     (_with({"metric": "f1_macro_typo"}), "metric: 'f1_macro_typo' is not one of"),

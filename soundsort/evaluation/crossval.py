@@ -7,7 +7,6 @@ ESC-10 fold or an artist, is never on both sides) and stratified by class.
 
 from __future__ import annotations
 
-import inspect
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from soundsort.dataset.splits import SourceSplit, grouped_kfold, repeated_groupe
 from soundsort.errors import ConfigError
 from soundsort.evaluation.metrics import classification_metrics, summarize_folds
 from soundsort.features.augmented import AugmentedTable, augmented_rows
+from soundsort.models.fitting import fit_with_groups
 from soundsort.models.segments import aggregate, proba_matrix
 
 
@@ -38,13 +38,6 @@ def _segment_rows(file_index: np.ndarray, files: np.ndarray) -> np.ndarray:
     return np.flatnonzero(np.isin(file_index, files))
 
 
-def _takes_groups(estimator: BaseEstimator) -> bool:
-    try:
-        return "groups" in inspect.signature(estimator.fit).parameters
-    except (TypeError, ValueError):
-        return False
-
-
 def fit_on_files(estimator: BaseEstimator, X: np.ndarray, file_index: np.ndarray, y_file: np.ndarray,
                  files: np.ndarray, groups_file: np.ndarray | None = None,
                  augmented: AugmentedTable | None = None) -> BaseEstimator:
@@ -61,11 +54,8 @@ def fit_on_files(estimator: BaseEstimator, X: np.ndarray, file_index: np.ndarray
     if len(extra):
         Xf = np.concatenate([Xf, augmented.values[extra]])
         src = np.concatenate([src, augmented.source[extra]])
-    model = clone(estimator)
-    if _takes_groups(model):
-        groups = src if groups_file is None else groups_file[src]
-        return model.fit(Xf, y_file[src], groups=groups)
-    return model.fit(Xf, y_file[src])
+    groups = src if groups_file is None else groups_file[src]
+    return fit_with_groups(clone(estimator), Xf, y_file[src], groups)
 
 
 def predict_files(estimator: BaseEstimator, X: np.ndarray, file_index: np.ndarray, files: np.ndarray,
@@ -86,7 +76,7 @@ def cross_validate(
     *,
     n_splits: int = 5,
     n_repeats: int = 1,
-    seed: int = 0,
+    random_state: int = 0,
     positive: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     files: np.ndarray | None = None,
@@ -97,11 +87,11 @@ def cross_validate(
     """Grouped, stratified k-fold CV (optionally repeated with new shuffles); metrics per fold at file level.
 
     ``files`` restricts the CV to these file indices (default: every file that has segments); models
-    compared or ensembled on the same ``files`` and ``seed`` see exactly the same splits. ``augmented``
+    compared or ensembled on the same ``files`` and ``random_state`` see exactly the same splits. ``augmented``
     copies of training files join each fold's training data (never the test part; see :func:`fit_on_files`).
     ``splits`` gives the folds explicitly instead, as ``(train, test)`` file indices (e.g. from
     :func:`~soundsort.dataset.splits.leave_source_out`), each restricted to ``files``; they are all
-    repeat 0, folds numbered in order, and ``n_splits`` / ``n_repeats`` / ``seed`` are not used.
+    repeat 0, folds numbered in order, and ``n_splits`` / ``n_repeats`` / ``random_state`` are not used.
 
     ``on_fold(done, metrics)`` is called after each split with the number of splits done so far (1 to
     ``n_splits * n_repeats``) and that split's metrics (see :func:`classification_metrics`, plus ``repeat``,
@@ -116,7 +106,7 @@ def cross_validate(
     fit_t, pred_t = [], []
     if splits is None:
         runs = [(rep, fold, files[tr], files[te]) for rep, fold, tr, te
-                in repeated_grouped_kfold(y_file[files], groups_file[files], n_splits, n_repeats, seed)]
+                in repeated_grouped_kfold(y_file[files], groups_file[files], n_splits, n_repeats, random_state)]
     else:
         runs = [(0, i, np.intersect1d(tr, files), np.intersect1d(te, files)) for i, (tr, te) in enumerate(splits)]
         empty = [i for i, (_, _, tr, te) in enumerate(runs) if len(tr) == 0 or len(te) == 0]
@@ -252,21 +242,22 @@ def learning_curve(
     *,
     fractions: tuple[float, ...] = (0.2, 0.4, 0.6, 0.8, 1.0),
     n_splits: int = 5,
-    seed: int = 0,
+    random_state: int = 0,
     positive: int | None = None,
     augmented: AugmentedTable | None = None,
 ) -> dict[str, Any]:
     """Train on growing shares of each CV training fold (whole groups at a time); score train and validation.
 
-    The score is F1 of the positive class for a binary task, else macro-F1.
+    The score is F1 of the positive class for a binary task, else macro-F1. ``random_state`` seeds the
+    folds and which groups each share takes.
     """
     files = np.unique(file_index)
     key = "f1" if positive is not None else "f1_macro"
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(random_state)
     sizes: list[list[int]] = [[] for _ in fractions]
     train_scores = np.zeros((len(fractions), n_splits))
     val_scores = np.zeros((len(fractions), n_splits))
-    for f, (tr, te) in enumerate(grouped_kfold(y_file[files], groups_file[files], n_splits, seed=seed)):
+    for f, (tr, te) in enumerate(grouped_kfold(y_file[files], groups_file[files], n_splits, seed=random_state)):
         tr_files, te_files = files[tr], files[te]
         uniq_groups = np.unique(groups_file[tr_files])
         order = rng.permutation(len(uniq_groups))

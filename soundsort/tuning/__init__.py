@@ -47,7 +47,7 @@ model; a combination a feature set or model refuses makes that trial *failed* (w
 study goes on.
 
 Every entry is passed under its own name to :func:`~soundsort.features.registry.get_featurizer` or
-:func:`~soundsort.models.classical.make_model`: a new feature set or model (e.g. ``cnn``) is searched as
+:func:`~soundsort.models.registry.make_model`: a new feature set or model (e.g. ``cnn``) is searched as
 soon as it is registered, with the parameter names its factory takes.
 
 ``default`` is the baseline configuration (``features``, ``model`` — required when the space searches
@@ -60,7 +60,7 @@ and ``reduction_factor`` (default 3; 2 with 3 folds or fewer), the resource bein
 (``learning_curve``, ``calibration``, ...).
 
 :func:`run_study` runs the study: every trial is scored by grouped CV at the file level (the same splits
-as ``soundsort train`` with the same seed); the running mean is reported after each fold so Hyperband can
+as ``soundsort train`` with the same ``random_state``); the running mean is reported after each fold so Hyperband can
 prune weak trials early. Storage defaults to ``RUNS/tune/STUDY.db`` (SQLite), so running again continues
 the study (``n_trials`` more trials; TPE learns from the earlier ones). A configuration already scored
 in the study is not fitted again. Feature tables are built once per distinct feature configuration (and

@@ -7,6 +7,7 @@ described in :mod:`soundsort.tuning`).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import re
 from collections.abc import Callable
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from soundsort.errors import ConfigError
+from soundsort.registry import Registry
 from soundsort.tuning.space import Config, ParamSpec, SearchSpace, canon, is_int, is_number
 
 SPACES_DIR = Path(__file__).resolve().parents[1] / "assets" / "tune"
@@ -27,14 +29,31 @@ SECTIONS = ("features", "model", "feature_params", "model_params")
 #: metrics a study can maximize (``pr_auc``, ``precision``, ``recall``, ``f1`` only for the binary music task)
 BINARY_METRICS = ("f1", "precision", "recall", "pr_auc", "accuracy", "f1_macro")
 MULTI_METRICS = ("f1_macro", "accuracy", "precision_macro", "recall_macro")
-#: TrainConfig fields the search decides (so a space's ``train`` section cannot set them)
-DECIDED = ("task", "features", "feature_params", "model", "model_params", "folds", "repeats", "seed",
-           "group_pattern", "groups_csv", "jobs", "cache", "members")
+#: TrainConfig fields the search decides (so a space's ``train`` section cannot set them; ``seed`` is the
+#: name ``random_state`` had before)
+DECIDED = ("task", "features", "feature_params", "model", "model_params", "folds", "repeats", "random_state",
+           "seed", "group_pattern", "groups_csv", "jobs", "cache", "members")
+
+
+def _register_shipped() -> None:
+    """Register every space file in ``SPACES_DIR`` under its name, described by its own ``description``'s
+    first part (up to the first ``": "``)."""
+    for path in sorted(SPACES_DIR.glob("*.json")):
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            doc = {}
+        text = doc.get("description", "") if isinstance(doc, dict) else ""
+        SPACES.register(path.stem, functools.partial(load_space, path), str(text).split(": ", 1)[0])
+
+
+#: The shipped search spaces: name → ``factory() -> SearchSpace`` (the file, read and validated).
+SPACES: Registry[Callable[[], SearchSpace]] = Registry("tune space", loader=_register_shipped)
 
 
 def shipped_spaces() -> list[str]:
     """Names of the search spaces shipped in ``soundsort/assets/tune``."""
-    return sorted(p.stem for p in SPACES_DIR.glob("*.json"))
+    return SPACES.names()
 
 
 def space_path(spec: str | Path) -> Path:
@@ -92,12 +111,13 @@ def parse_space(doc: Any, *, name: str = "space", source: str = "space", check_n
     task = doc["task"]
     if not isinstance(task, str) or not task.strip():
         fail("task", "must be a task name such as 'music' or 'genre'")
-    from soundsort.dataset.tasks import TASKS, get_task
+    from soundsort.dataset.tasks import TASKS, get_task, task_names
 
     if task.strip().lower() not in TASKS:
         from soundsort.suggest import did_you_mean
 
-        fail("task", f"unknown task {task!r}{did_you_mean(task, TASKS)}; known: {', '.join(TASKS)}")
+        known = task_names()
+        fail("task", f"unknown task {task!r}{did_you_mean(task, known)}; known: {', '.join(known)}")
     binary = get_task(task).binary
     folds = doc.get("folds", 5)
     if not is_int(folds) or folds < 2:
@@ -314,10 +334,10 @@ def _check_name(section: str, name: str, fail: Callable[[str, str], None]) -> No
         if missing:
             fail("features", f"unknown feature set {missing[0]!r} (known: {', '.join(known)})")
     else:
-        from soundsort.models.classical import model_names  # the registry loads its built-ins on first look-up
+        from soundsort.models.registry import MODELS  # the registry loads its built-ins on first look-up
 
-        if name not in model_names():
-            fail("model", f"unknown model {name!r} (known: {', '.join(model_names())})")
+        if name not in MODELS:
+            fail("model", f"unknown model {name!r} (known: {', '.join(MODELS.names())})")
 
 
 def _check_default(default: Any, specs: list[ParamSpec], check_names: bool,

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from soundsort.tuning.space import Config, SearchSpace, fmt_value
+
+if TYPE_CHECKING:
+    from soundsort.workflows.training import TrainResult
 
 @dataclass
 class TrialSummary:
@@ -57,7 +60,7 @@ class StudyResult:
     run_dir: Path | None = None
     report: Path | None = None
     tuning_json: Path | None = None
-    train_result: dict[str, Any] = field(default_factory=dict, repr=False)
+    train_result: TrainResult | None = field(default=None, repr=False)
     interrupted: bool = False
     seconds: float = 0.0
 
@@ -101,14 +104,14 @@ def _trial_doc(s: TrialSummary) -> dict[str, Any]:
             "duplicate_of": s.duplicate_of, "params": s.params, "config": s.config}
 
 
-def write_summary(r: StudyResult, space: SearchSpace, data: list[str], seed: int) -> Path:
+def write_summary(r: StudyResult, space: SearchSpace, data: list[str], random_state: int) -> Path:
     """``tuning.json`` in the run folder, and a section appended to its report."""
     from soundsort.atomic import atomic_open, write_json
 
     assert r.run_dir is not None
     doc = {
         "study_name": r.study_name, "storage": r.storage, "space_name": space.name, "space_source": space.source,
-        "space": space.raw, "data": data, "seed": seed, "metric": r.metric, "direction": "maximize",
+        "space": space.raw, "data": data, "random_state": random_state, "metric": r.metric, "direction": "maximize",
         "best": {"trial": r.best_trial, "value": r.best_value, "params": r.best_params, "config": r.best_config},
         "final_cv": r.final_cv,
         "default": None if r.default_trial is None else {

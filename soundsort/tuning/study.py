@@ -144,7 +144,7 @@ def run_study(
     storage: str | Path | None = None,
     n_trials: int | None = 20,
     timeout: float | None = None,
-    seed: int = 0,
+    random_state: int = 0,
     jobs: int = 1,
     cache: bool = True,
     runs_dir: str | Path = "runs",
@@ -160,16 +160,18 @@ def run_study(
     ``n_trials`` trials are *added* to the study (``None``: until ``timeout`` seconds). The study lives in
     ``storage`` (an SQLAlchemy URL or an SQLite file; default ``RUNS/tune/STUDY.db``) under
     ``study_name`` (default: the space's name): calling again with the same name continues it (a study
-    started with another space, data or seed is refused). ``progress(done, total, line)`` is called after
-    each trial, ``log(line)`` for indexing and featurizing. Ctrl-C stops the search and still trains the
-    best trial so far. The best configuration is trained by :func:`soundsort.workflows.train` into
+    started with another space, data or ``random_state`` is refused; one recorded as ``seed`` by an earlier
+    version reads the same). ``random_state`` seeds the CV splits (those of ``soundsort train`` with the
+    same value), the models and the sampler. ``progress(done, total, line)`` is called after each trial,
+    ``log(line)`` for indexing and featurizing. Ctrl-C stops the search and still trains the best trial so
+    far. The best configuration is trained by :func:`soundsort.workflows.train` into
     ``model_dir`` (default ``RUNS/tune/STUDY-model``, replaced on each run; an explicit folder holding a
     model needs ``overwrite``), and ``tuning.json`` goes into that run's folder.
     """
     optuna = _optuna()
     from soundsort.evaluation.crossval import cross_validate
     from soundsort.features.registry import get_featurizer
-    from soundsort.models.classical import make_model
+    from soundsort.models.registry import make_model
     from soundsort.workflows import TrainConfig, train
 
     if not isinstance(space, SearchSpace):
@@ -200,7 +202,7 @@ def run_study(
     n_steps = space.folds * space.repeats
     key = space.metric
     data_id = [str(Path(r).resolve()) for r in roots]
-    identity = {"space": space.fingerprint(), "data": data_id, "seed": seed, "task": space.task}
+    identity = {"space": space.fingerprint(), "data": data_id, "random_state": random_state, "task": space.task}
 
     old_verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -225,13 +227,16 @@ def run_study(
             study.set_user_attr("soundsort", identity)
             study.set_user_attr("space_source", space.source)
         else:
-            for what, label in (("space", "search space"), ("data", "data"), ("task", "task"), ("seed", "seed")):
+            if "random_state" not in recorded and "seed" in recorded:  # a study begun before the rename
+                recorded = {**recorded, "random_state": recorded["seed"]}
+            for what, label in (("space", "search space"), ("data", "data"), ("task", "task"),
+                                ("random_state", "random_state")):
                 if recorded.get(what) != identity[what]:
                     shown = "" if what == "space" else f" ({recorded.get(what)})"
                     raise ConfigError(f"study {study_name!r} in {_public_url(url)} was started with another "
                                       f"{label}{shown}; use the same one to continue it, or another --study-name")
         n_before = len(study.trials)
-        study.sampler = optuna.samplers.TPESampler(seed=seed + n_before)
+        study.sampler = optuna.samplers.TPESampler(seed=random_state + n_before)
         if space.default is not None and n_before == 0:
             study.enqueue_trial(space.fixed_params(space.default), user_attrs={"role": "default"})
 
@@ -274,7 +279,7 @@ def run_study(
         def _score(trial: Any, cfg: Config) -> float:
             featurizer = get_featurizer(cfg["features"], **cfg["feature_params"])
             try:
-                estimator = make_model(cfg["model"], seed=seed, n_jobs=jobs, **cfg["model_params"])
+                estimator = make_model(cfg["model"], random_state=random_state, n_jobs=jobs, **cfg["model_params"])
             except TypeError as exc:  # a factory given a parameter it does not take
                 raise ConfigError(f"model {cfg['model']!r}: {exc}") from None
             prep = tables.get(featurizer)
@@ -291,7 +296,7 @@ def run_study(
                     raise optuna.TrialPruned(f"pruned after fold {step}: mean {key} {running:.3f}")
 
             cross_validate(estimator, prep.table.values, prep.table.file_index, prep.y_file, prep.groups,
-                           prep.labels, n_splits=space.folds, n_repeats=space.repeats, seed=seed,
+                           prep.labels, n_splits=space.folds, n_repeats=space.repeats, random_state=random_state,
                            positive=prep.positive, on_fold=on_fold)
             return float(np.mean(scores))
 
@@ -343,7 +348,7 @@ def run_study(
     cfg = TrainConfig(task=space.task, features=best.config["features"],
                       feature_params=dict(best.config["feature_params"]), model=best.config["model"],
                       model_params=dict(best.config["model_params"]), folds=space.folds, repeats=space.repeats,
-                      seed=seed, group_pattern=space.group_pattern, groups_csv=space.groups_csv, jobs=jobs,
+                      seed=random_state, group_pattern=space.group_pattern, groups_csv=space.groups_csv, jobs=jobs,
                       cache=cache, **train_opts)
     notes = (f"Chosen by `soundsort tune` (study {study_name!r}, search space {space.name}): trial {best.number} of "
              f"{len(summaries)} ({len(complete)} complete, {n_pruned} pruned, {n_failed} failed), mean CV {key} "
@@ -351,7 +356,7 @@ def run_study(
                                     if default is not None and default.value is not None else "") + ".")
     log(f"training the best trial ({best.number}, {key} {best.value:.3f}) into {model_dir}")
     res = train(roots, cfg, model_dir=model_dir, runs_dir=runs_dir, overwrite=overwrite, log=log, notes=notes)
-    final_cv = (res.get("cv") or {}).get(key, {})
+    final_cv = (res.cv or {}).get(key, {})
     final_value = float(final_cv["mean"]) if isinstance(final_cv, dict) and "mean" in final_cv else None
 
     result = StudyResult(
@@ -360,8 +365,8 @@ def run_study(
         best_params=best.params, best_config=best.config, n_complete=len(complete), n_pruned=n_pruned,
         n_failed=n_failed, n_trials=len(summaries), n_new=done, trials=summaries, top=top[:5],
         default_trial=default.number if default else None, default_value=default.value if default else None,
-        final_cv=final_value, model_dir=Path(res["model_dir"]) if res.get("model_dir") else None,
-        run_dir=Path(res["run_dir"]), report=Path(res["report"]) if res.get("report") else None,
+        final_cv=final_value, model_dir=Path(res.model_dir) if res.model_dir else None,
+        run_dir=Path(res.run_dir), report=Path(res.report) if res.report else None,
         train_result=res, interrupted=interrupted, seconds=round(time.perf_counter() - t_start, 1))
-    result.tuning_json = write_summary(result, space, data_id, seed)
+    result.tuning_json = write_summary(result, space, data_id, random_state)
     return result
