@@ -245,12 +245,14 @@ class LiveClassifier:
     get events (dicts with ``event`` and ``position``, the stream's seconds when it was decided)."""
 
     def __init__(self, clf: Classifier, native_sr: int, *, latency: float = 2.0,
-                 heartbeat_seconds: float | None = 10.0, keep_seconds: float = 120.0) -> None:
+                 heartbeat_seconds: float | None = 10.0, keep_seconds: float = 120.0,
+                 step_seconds: float | None = None) -> None:
         cfg = clf.config
         fz = clf.music_feat
         self.clf, self.native_sr = clf, int(native_sr)
-        self.engine = clf.engine(native_sr, step_seconds=fz.hop_seconds, collect=False, genre_windows=False,
-                                 tight=True)
+        # one segment hop a step by default (decisions as soon as the model allows); a longer step costs less
+        self.engine = clf.engine(native_sr, step_seconds=step_seconds or fz.hop_seconds, collect=False,
+                                 genre_windows=False, tight=True)
         self.timeline = OnlineTimeline(hop_seconds=fz.hop_seconds, threshold=clf.music_card.threshold,
                                        margin=cfg.margin, min_segment_seconds=cfg.min_segment_seconds,
                                        smooth_seconds=cfg.smooth_seconds, latency=latency)
