@@ -25,7 +25,8 @@ from soundsort.features import featurize_file
 from soundsort.models.io import load_model
 from soundsort.models.linear_head import LinearHead, ScoreThresholdHead
 from soundsort.presets import PRESETS
-from soundsort.workflows import Predictor, TrainConfig, index_dataset, train
+from soundsort.inference.predict import Predictor
+from soundsort.workflows import TrainConfig, index_dataset, train
 from common import emit, machine
 
 
@@ -55,7 +56,7 @@ def main() -> None:
                 for v in (featurize_file(b.featurizer, f).values for f in files[:5]))
         key = "f1" if ps.task == "music" else "accuracy"
         for metric in (key, "f1_macro"):
-            s, r = shipped["metrics"]["cv"][metric], res["cv"][metric]
+            s, r = shipped["metrics"]["cv"][metric], res.cv[metric]
             lines.append(f"| {name} | {metric} | {s['mean']:.4f} ± {s['std']:.4f} | {r['mean']:.4f} ± {r['std']:.4f} "
                          f"| {diff:.2e} ({len(files)}) | {'yes' if head_ok else 'NO'} | {secs:.0f} |")
         print(lines[-1], file=sys.stderr, flush=True)

@@ -19,7 +19,8 @@ from soundsort.evaluation.crossval import fit_on_files
 from soundsort.examples import synth_music, synth_noise, synth_speech
 from soundsort.features.augmented import AugmentedTable, augmented_rows, build_augmented_table, noise_files
 from soundsort.features.registry import get_featurizer
-from soundsort.workflows import Predictor, TrainConfig, train
+from soundsort.inference.predict import Predictor
+from soundsort.workflows import TrainConfig, train
 from tests.conftest import run_cli
 
 SR = 22050
@@ -191,7 +192,7 @@ def test_augmentation_makes_a_model_robust_to_noisy_audio(tmp_path: Path) -> Non
         cfg = TrainConfig(features="handcrafted", model="logreg", learning_curve=False, embedding_map=False,
                           profile=False, augment=copies, augment_noise=[str(data / "noise")] if copies else [])
         res = train([data], cfg, model_dir=tmp_path / f"m{copies}", runs_dir=tmp_path / "runs")
-        pred = Predictor(res["model_dir"])
+        pred = Predictor(res.model_dir)
         scores[copies] = np.mean([pred.predict_file(p).label == want for p, (_, want) in zip(paths, tests)])
     assert scores[0] <= 0.7  # clean training: near chance in 3 dB noise
     assert scores[3] >= 0.9

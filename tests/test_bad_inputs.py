@@ -214,7 +214,7 @@ def test_organize_odd_genre_labels_leftovers_and_identical_files(tmp_path: Path)
 def test_crafted_model_folders_one_line_naming_the_field(tmp_path: Path) -> None:
     from soundsort.errors import SoundsortError
     from soundsort.inference.classify import ClassifyConfig, Classifier
-    from soundsort.workflows import Predictor
+    from soundsort.inference.predict import Predictor
 
     models = make_model_corpus(tmp_path / "models", DEFAULT_MUSIC_MODEL)
     assert len(models) >= 25

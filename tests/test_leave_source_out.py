@@ -195,7 +195,7 @@ def test_leave_source_out_with_an_ensemble_and_calibration(collections: dict[str
                       embedding_map=False, profile=False)
     res = train([f"music={collections['songs']}", collections["street"], collections["radio"]], cfg,
                 model_dir=tmp_path / "ens", runs_dir=tmp_path / "runs")
-    lso = res["leave_source_out"]
+    lso = res.leave_source_out
     top = json.loads((tmp_path / "ens" / "model.json").read_text())
     assert top["metrics"]["leave_source_out"] == lso
     assert lso["threshold"] == pytest.approx(top["threshold"])  # the saved operating point, not a new one
@@ -204,7 +204,7 @@ def test_leave_source_out_with_an_ensemble_and_calibration(collections: dict[str
         member = json.loads((tmp_path / "ens" / f"member-{i}" / "model.json").read_text())
         assert set(member["metrics"]["leave_source_out"]["per_source"]) == set(lso["per_source"])
         assert member["metrics"]["leave_source_out"]["threshold"] == 0.5
-    assert "Ensemble members, pooled out-of-source" in res["report"].read_text()
+    assert "Ensemble members, pooled out-of-source" in res.report.read_text()
 
 
 def test_leave_source_out_refusals(collections: dict[str, Path], tmp_path: Path) -> None:

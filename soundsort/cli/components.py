@@ -111,6 +111,6 @@ def demo(
         with progress("extracting features") as update:
             res = run_train([data], cfg, model_dir=work / "model-music", runs_dir=work / "runs", overwrite=True,
                             progress=update)
-        print_summary(res["cv"], res["labels"], title="5-fold cross-validation (files)")
-        out.print(f"report: {res['report']}")
+        print_summary(res.cv, res.labels, title="5-fold cross-validation (files)")
+        out.print(f"report: {res.report}")
     out.print(f"everything is in {work}; try: soundsort classify {audio} --format json")

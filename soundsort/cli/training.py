@@ -148,14 +148,14 @@ def train(
         res = run_train(data, cfg, model_dir=output, runs_dir=runs, overwrite=overwrite, progress=update,
                         log=info, notes=notes)
     what = f"{model} of {', '.join(member or [])}" if model.startswith("ensemble") else f"{features} / {model}"
-    print_summary(res["cv"], res["labels"], title=f"{task} / {what}: {folds}-fold CV (files)")
-    if res.get("leave_source_out"):
-        _print_sources(res["leave_source_out"], binary=task == "music")
-    for _, reason in res["skipped"]:
+    print_summary(res.cv, res.labels, title=f"{task} / {what}: {folds}-fold CV (files)")
+    if res.leave_source_out:
+        _print_sources(res.leave_source_out, binary=task == "music")
+    for _, reason in res.skipped:
         errline(f"skipped {reason}")
-    outline(f"report: {res['report']}")  # whole lines, never wrapped: a script can take the paths
-    if res["model_dir"]:
-        outline(f"model saved: {res['model_dir']}")
+    outline(f"report: {res.report}")  # whole lines, never wrapped: a script can take the paths
+    if res.model_dir:
+        outline(f"model saved: {res.model_dir}")
 
 
 def _print_sources(lso: dict, binary: bool) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 _CHILD = r"""
 import json, resource, sys, time
 t0 = time.perf_counter()
-from soundsort.workflows import Predictor
+from soundsort.inference.predict import Predictor
 import soundfile as sf
 model, files = sys.argv[1], sys.argv[2:]
 p = Predictor(model, cache=False)
