@@ -59,12 +59,13 @@ and ``reduction_factor`` (default 3; 2 with 3 folds or fewer), the resource bein
 :class:`~soundsort.workflows.TrainConfig` options for the final training of the best trial
 (``learning_curve``, ``calibration``, ...).
 
-:func:`run_study` runs the study: every trial is scored by grouped CV at the file level (the same splits
-as ``soundsort train`` with the same ``random_state``); the running mean is reported after each fold so Hyperband can
-prune weak trials early. Storage defaults to ``RUNS/tune/STUDY.db`` (SQLite), so running again continues
-the study (``n_trials`` more trials; TPE learns from the earlier ones). A configuration already scored
-in the study is not fitted again. Feature tables are built once per distinct feature configuration (and
-come from the on-disk feature cache after that). The best trial is then trained with
+:func:`run_study` runs the study: every trial is scored by grouped CV at the file level
+(:func:`~soundsort.evaluation.crossval.cross_validate`: the same splits as ``soundsort train`` with the same
+``random_state``); the running mean is reported after each fold so Hyperband can prune weak trials early.
+Storage defaults to ``RUNS/tune/STUDY.db`` (SQLite), so running again continues the study (``n_trials``
+more trials; TPE learns from the earlier ones). A configuration already scored in the study is not fitted
+again. Feature tables are built once per distinct feature configuration (and come from the on-disk feature
+cache after that). The best trial is then trained with
 :func:`soundsort.workflows.train` exactly as ``soundsort train`` would, and ``tuning.json`` (study summary,
 every trial) is written into its run folder.
 
