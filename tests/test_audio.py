@@ -11,7 +11,17 @@ import soundfile as sf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from soundsort.audio import frame_segments, info, load, resample, segment_bounds, stream
+from soundsort.audio import (
+    frame_segments,
+    info,
+    load,
+    load_at_rates,
+    resample,
+    resampled_length,
+    segment_bounds,
+    stream,
+    stream_at_rates,
+)
 from soundsort.errors import AudioError
 
 SR = 22050
@@ -111,6 +121,35 @@ def test_blocks_equal_whole_file_and_resample_seamless(tmp_path: Path) -> None:
     assert abs(len(joined) - len(whole)) <= 2
     n = min(len(joined), len(whole))
     np.testing.assert_allclose(joined[:n], whole[:n], atol=2e-3)
+
+
+@settings(max_examples=12, deadline=None)
+@given(st.lists(st.sampled_from([8000, 16000, 22050, 44100, 48000]), min_size=1, max_size=4),
+       st.floats(0.3, 4.0))
+def test_load_at_rates_equals_load_at_each_rate(tmp_path_factory, srs: list[int], seconds: float) -> None:
+    path = tmp_path_factory.mktemp("rates") / "chirp.flac"
+    t = np.arange(int(seconds * 44100)) / 44100
+    sf.write(path, (0.4 * np.sin(2 * np.pi * (200 + 900 * t) * t)).astype(np.float32), 44100)
+    got = load_at_rates(path, srs)  # one decode, every rate
+    assert sorted(got) == sorted(set(srs))
+    for sr in set(srs):
+        want, _ = load(path, sr)
+        np.testing.assert_array_equal(got[sr], want)  # bit for bit, not merely close
+        assert len(got[sr]) == resampled_length(len(t), 44100, sr)
+    # the blocks of stream_at_rates concatenate to the same signals
+    parts: dict[int, list[np.ndarray]] = {}
+    for blocks in stream_at_rates(path, srs, block_seconds=0.25):
+        for sr, b in blocks.items():
+            parts.setdefault(sr, []).append(b)
+    for sr in set(srs):
+        np.testing.assert_array_equal(np.concatenate(parts[sr]), got[sr])
+
+
+def test_load_at_rates_bad_file_names_it(tmp_path: Path) -> None:
+    path = tmp_path / "empty.wav"
+    path.write_bytes(b"")
+    with pytest.raises(AudioError, match="empty.wav"):
+        load_at_rates(path, [16000, 22050])
 
 
 def test_load_max_seconds(tmp_path: Path) -> None:

@@ -14,6 +14,14 @@ def resample(y: np.ndarray, orig_sr: int, target_sr: int, *, quality: str = "HQ"
     return np.asarray(out, dtype=np.float32)
 
 
+def resampled_length(n: int, orig_sr: int, target_sr: int) -> int:
+    """Samples soxr returns for ``n`` samples resampled from ``orig_sr`` to ``target_sr`` (round half up)."""
+    n, orig_sr, target_sr = int(n), int(orig_sr), int(target_sr)
+    if orig_sr == target_sr:
+        return n
+    return (2 * n * target_sr + orig_sr) // (2 * orig_sr)
+
+
 class StreamResampler:
     """Block-by-block resampling with one continuous filter state (no clicks at block joins)."""
 

@@ -9,6 +9,7 @@ keys, rebuilding from saved parameters), the feature sets (:mod:`.handcrafted_fe
 librosa is imported only when a librosa feature set computes something.
 """
 
+from soundsort.audio.resample import resampled_length
 from soundsort.features import combined as _combined
 from soundsort.features import embeddings as _embeddings
 from soundsort.features import handcrafted_featurizer as _handcrafted
@@ -16,7 +17,7 @@ from soundsort.features import patches as _patches
 from soundsort.features import spectrogram_featurizer as _spectrogram
 from soundsort.features.base import SEGMENT_KEYS, Featurizer, SegmentFeatures, Segmenting, SegmentingFeaturizer
 from soundsort.features.batch import segment_vectors_batch
-from soundsort.features.combined import CombinedFeaturizer, combined_featurizer, resampled_length
+from soundsort.features.combined import CombinedFeaturizer, combined_featurizer
 from soundsort.features.embeddings import EMBEDDING_FEATURE_SETS, OUTPUTS, EmbeddingFeaturizer, embedding_factory
 from soundsort.features.extract import cache_params, featurize_array, featurize_file, featurizer_from_params
 from soundsort.features.frames import (

@@ -16,7 +16,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from soundsort.audio.resample import StreamResampler, resample
+from soundsort.audio.multirate import load_at_rates
+from soundsort.audio.resample import resample, resampled_length
 from soundsort.cache import FeatureCache
 from soundsort.errors import ConfigError
 from soundsort.features.base import SEGMENT_KEYS, Featurizer, SegmentFeatures, Segmenting, SegmentingFeaturizer
@@ -25,15 +26,7 @@ from soundsort.features.extract import cache_params, featurizer_from_params
 from soundsort.features.frames import FrameOutputs
 from soundsort.features.registry import set_combination_resolver
 
-__all__ = ["CombinedFeaturizer", "combined_featurizer", "register_builtin", "resampled_length"]
-
-
-def resampled_length(n: int, orig_sr: int, target_sr: int) -> int:
-    """Samples soxr returns for ``n`` samples resampled from ``orig_sr`` to ``target_sr`` (round half up)."""
-    n, orig_sr, target_sr = int(n), int(orig_sr), int(target_sr)
-    if orig_sr == target_sr:
-        return n
-    return (2 * n * target_sr + orig_sr) // (2 * orig_sr)
+__all__ = ["CombinedFeaturizer", "combined_featurizer", "register_builtin"]
 
 
 def _fit_length(y: np.ndarray, n: int) -> np.ndarray:
@@ -137,7 +130,8 @@ class CombinedFeaturizer(SegmentingFeaturizer):
 
         The file is decoded at most once (only if some member is not cached), at its own rate, and
         resampled once per member rate with the same streaming resampler as
-        :func:`soundsort.audio.decode.load`, so a member's features equal its features alone.
+        :func:`soundsort.audio.decode.load` (:func:`soundsort.audio.multirate.load_at_rates`), so a member's
+        features equal its features alone.
         Members on the same backbone share its pass (``yamnet+yamnet-music``: one YAMNet run).
         The times are those of the highest-rate member.
         """
@@ -146,7 +140,7 @@ class CombinedFeaturizer(SegmentingFeaturizer):
 
         def signal_at(sr: int) -> np.ndarray:
             if not signals:
-                signals.update(_decode_at_rates(path, sorted({int(m.sr) for m in self.members})))
+                signals.update(load_at_rates(path, {int(m.sr) for m in self.members}))
             return signals[sr]
 
         results: list[dict[str, np.ndarray]] = []
@@ -191,33 +185,6 @@ class _SharedPasses:
         if key not in self.frames:
             self.frames[key] = member.frame_outputs(y, self.arrays[member.pass_key()])
         return member.pool_outputs(self.frames[key], len(y))
-
-
-
-def _decode_at_rates(path: str | os.PathLike[str], rates: Sequence[int]) -> dict[int, np.ndarray]:
-    """Decode ``path`` once (mono) and resample it to every rate in ``rates``.
-
-    Each rate gets exactly what ``load(path, rate)`` gives: the same decoded blocks go through the
-    same streaming soxr resampler.
-    """
-    from soundsort.audio.decode import info, stream
-
-    native = info(path).sr
-    resamplers = {r: StreamResampler(native, r, 1) for r in rates if r != native}
-    parts: dict[int, list[np.ndarray]] = {r: [] for r in rates}
-    for block in stream(path, None):
-        for r in rates:
-            out = block if r == native else resamplers[r].process(block, last=False)
-            if len(out):
-                parts[r].append(out)
-    for r, rs in resamplers.items():
-        out = rs.process(np.zeros(0, np.float32), last=True)
-        if len(out):
-            parts[r].append(out)
-    out: dict[int, np.ndarray] = {}
-    for r, p in parts.items():
-        out[r] = p[0] if len(p) == 1 else np.concatenate(p) if p else np.zeros(0, np.float32)
-    return out
 
 
 def combined_featurizer(name: str, **overrides: Any) -> CombinedFeaturizer:
