@@ -312,6 +312,9 @@ def create_app(config: ServeConfig = ServeConfig(), *, on_ready: Callable[[], No
         return StreamingResponse(job.events(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
+    from soundsort.serve.live import create_router as live_router  # the live view's WebSocket (/v1/live)
+
+    app.include_router(live_router(config))
     return app
 
 
