@@ -9,11 +9,13 @@ train the same recipe on other data.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from soundsort.errors import ConfigError
+from soundsort.registry import Registry
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 ASSET_MODELS = Path(__file__).resolve().parent / "assets" / "models"
@@ -106,10 +108,13 @@ PRESETS: dict[str, Preset] = {
 }
 
 
-def get_preset(name: str) -> Preset:
-    try:
-        return PRESETS[name]
-    except KeyError:
-        from soundsort.suggest import unknown
+#: The presets as a registry (``soundsort list``, :func:`get_preset`): name → ``factory() -> Preset``.
+RECIPES: Registry[Callable[[], Preset]] = Registry("preset")
+for _name, _preset in PRESETS.items():
+    RECIPES.register(_name, partial(PRESETS.__getitem__, _name), _preset.description)
+del _name, _preset
 
-        raise ConfigError(unknown("preset", name, sorted(PRESETS))) from None
+
+def get_preset(name: str) -> Preset:
+    """The preset ``name``; an unknown name is a :class:`~soundsort.errors.ConfigError` naming the close one."""
+    return RECIPES.get(name)()

@@ -5,12 +5,14 @@ in effect, the batch with its progress bar and the results table."""
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.table import Table
@@ -20,6 +22,7 @@ from soundsort.cli.common import (EXIT_INTERRUPTED, EXIT_SOME_FAILED, JOBS_HELP,
                                   progress, require_inputs, resolve_format, shown_names, usage, with_stdin)
 from soundsort.cli.root import app
 from soundsort.errors import SoundsortError, display_path, os_reason
+from soundsort.registry import Registry
 
 
 @app.command(epilog=examples("soundsort predict song.mp3 podcasts/ -m models/music",
@@ -90,8 +93,6 @@ def predict(
 
 def classifier_factory(model: Optional[Path], genre_model: Optional[Path], genre: bool, min_segment: float,
                         top_k: int, threads: Optional[int], mixed: Optional[float] = None):
-    import functools
-
     from soundsort.inference.classify import ClassifyConfig, Classifier
 
     cfg = ClassifyConfig(min_segment_seconds=min_segment, top_k=top_k, genre=genre, mixed=mixed)
@@ -265,6 +266,21 @@ def _results_writer(fmt: str, output: Optional[Path], shown: dict[str, str], *, 
     from soundsort.inference.batch import ResultWriter
 
     return ResultWriter(fmt, output, resume=resume, overwrite=overwrite, log=info)
+
+
+#: classify's output formats (``soundsort list``): name → ``factory(output, shown, *, resume, overwrite,
+#: create=False)``, the results writer of that format (None for the table, which is printed at the end)
+FORMATS: Registry[Callable[..., Any]] = Registry("format")
+for _fmt, _what in (("table", "a table on the terminal (or -o FILE as plain text)"),
+                    ("json", "one JSON array of records (the schema: classify --schema)"),
+                    ("jsonl", "one JSON record per line, written as each file is done (--resume continues it)"),
+                    ("csv", "one row per file"),
+                    ("segments", "CSV, one row per timeline segment"),
+                    ("audacity", "Audacity label track (-o FOLDER/: one per input)"),
+                    ("textgrid", "Praat TextGrid (-o FOLDER/: one per input)")):
+    FORMATS.register(_fmt, functools.partial(_results_writer, _fmt), _what)
+del _fmt, _what
+assert set(FORMATS.names()) == set(CLASSIFY_FORMATS)
 
 
 def _write_tags(rec: dict, dry_run: bool) -> int:

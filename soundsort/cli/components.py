@@ -9,32 +9,40 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from soundsort.cli.classify import CLASSIFY_FORMATS, classifier_factory, print_classify_table
+from soundsort.cli.classify import FORMATS, classifier_factory, print_classify_table
 from soundsort.cli.training import print_summary
 from soundsort.cli.common import JOBS_HELP, examples, out, outline, process_count, progress, shown_names, thread_count
 from soundsort.cli.root import app
+from soundsort.registry import Registry
+
+
+def catalogue() -> list[tuple[str, Registry]]:
+    """Every registry ``soundsort list`` shows, with its heading, in the order shown."""
+    from soundsort.backbones import BACKBONES
+    from soundsort.dataset.tasks import TASKS
+    from soundsort.features import FEATURIZERS
+    from soundsort.models.registry import CNN_BACKBONES, MODELS
+    from soundsort.presets import RECIPES
+    from soundsort.tuning.parse import SPACES
+
+    return [("tasks", TASKS), ("features", FEATURIZERS), ("backbones", BACKBONES), ("models", MODELS),
+            ("CNN bodies (--model cnn-backbone)", CNN_BACKBONES), ("presets", RECIPES), ("tune spaces", SPACES),
+            ("classify formats", FORMATS)]
 
 
 @app.command("list")
 def list_components() -> None:
-    """List the tasks, feature sets, backbones, models, presets, tune search spaces and output formats."""
-    from soundsort.backbones import backbone_names
-    from soundsort.dataset.tasks import task_names
-    from soundsort.features.registry import featurizer_names
-    from soundsort.models.registry import MODELS
-    from soundsort.presets import PRESETS
-    from soundsort.tuning import shipped_spaces
-
-    out.print("[bold]tasks[/bold]: " + ", ".join(task_names()))
-    out.print("[bold]features[/bold]: " + ", ".join(featurizer_names()))
-    out.print("[bold]backbones[/bold]: " + (", ".join(backbone_names()) or "none"))
-    out.print("[bold]models[/bold]:")
-    for name in MODELS.names():
-        out.print(f"  {name:14s} {MODELS.describe(name)}")
-    out.print("  ensemble-mean, ensemble-vote, ensemble-max  over --member FEATURES:MODEL pairs")
-    out.print("[bold]presets[/bold]: " + ", ".join(sorted(PRESETS)))
-    out.print("[bold]tune spaces[/bold]: " + ", ".join(shipped_spaces()))
-    out.print("[bold]classify formats[/bold]: " + ", ".join(CLASSIFY_FORMATS))
+    """List the tasks, feature sets, backbones, models, CNN bodies, presets, tune search spaces and output formats,
+    each with its description."""
+    for heading, registry in catalogue():
+        names = registry.names()
+        out.print(f"[bold]{heading}[/bold]:" + ("" if names else " none"))
+        width = max((len(n) for n in names), default=0)
+        for name in names:
+            what = registry.describe(name)
+            outline(f"  {name:{width}s}  {what}".rstrip())
+        if heading == "models":
+            outline("  ensemble-mean, ensemble-vote, ensemble-max  over --member FEATURES:MODEL pairs")
 
 
 @app.command("config", epilog=examples("soundsort config", "soundsort config --path"))
