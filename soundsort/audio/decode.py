@@ -6,6 +6,9 @@ Every failure becomes an :class:`~soundsort.errors.AudioError` that names the fi
 
 Long files are read in blocks (:func:`stream`), so memory does not grow with file length.
 
+Size: one job, decoding with two backends, and each bad-input check (header, length, samples) sits next
+to the backend path it guards; split by backend, the checks both paths share would be written twice.
+
 What the native decoders print on the process's stderr while libsndfile reads (libmpg123's ``error: ...``
 and ``Note: ...`` lines for damaged but decodable MP3 frames) is captured around each call (see
 :mod:`soundsort.audio.native_stderr`) and handed to the caller's ``messages`` collector, never to the

@@ -89,12 +89,9 @@ class Backbone(Protocol):
     def embed(self, y: np.ndarray, sr: int) -> Embeddings: ...
 
 
-#: Every backbone: name → ``factory(**options) -> Backbone`` (creating one loads no model).
-BACKBONES: Registry[Callable[..., Backbone]] = Registry("backbone", loader=lambda: _load_builtins())
-
-
-def _load_builtins() -> None:
-    import soundsort.backbones  # noqa: F401  (its __init__ registers the built-in backbones)
+#: Every backbone: name → ``factory(**options) -> Backbone`` (creating one loads no model). Importing this
+#: module runs ``soundsort/backbones/__init__.py`` first, which registers the built-ins.
+BACKBONES: Registry[Callable[..., Backbone]] = Registry("backbone")
 
 
 def register_backbone(name: str, factory: Callable[..., Backbone], description: str = "") -> None:

@@ -5,6 +5,9 @@ Everything here is a small pure function on arrays and uses librosa's parameter 
 every spectral feature is derived from it (and the onset envelope for tempo from the same mel spectrogram);
 on long signals it is computed in blocks of frames, so memory stays bounded (about 1 GB for an hour).
 
+Size: one job, the librosa feature table (each group's rows, names and block-wise computation side by side);
+split by group, a row's name would sit away from the code that computes it.
+
 Frame-level features are ``(n_features, frames)`` float32 with ``frames = 1 + len(y) // hop_length``
 (centred frames), and are *not* normalized across a data set (standardization belongs to the model).
 

@@ -19,12 +19,9 @@ if TYPE_CHECKING:
 __all__ = ["FEATURIZERS", "featurizer_names", "get_featurizer", "register_featurizer", "set_combination_resolver"]
 
 
-def _load_builtins() -> None:
-    import soundsort.features  # noqa: F401  (its __init__ registers the built-in feature sets)
-
-
-#: Every feature set: name → ``factory(**overrides) -> Featurizer``.
-FEATURIZERS: Registry[Callable[..., Featurizer]] = Registry("feature set", loader=_load_builtins)
+#: Every feature set: name → ``factory(**overrides) -> Featurizer``. Importing this module runs
+#: ``soundsort/features/__init__.py`` first, which registers the built-ins.
+FEATURIZERS: Registry[Callable[..., Featurizer]] = Registry("feature set")
 
 _combination: list[Callable[..., Featurizer]] = []
 

