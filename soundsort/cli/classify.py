@@ -20,6 +20,7 @@ from rich.table import Table
 from soundsort.cli.common import (EXIT_INTERRUPTED, EXIT_SOME_FAILED, JOBS_HELP, check_model_dir, each_file, emit,
                                   errline, examples, expand, info, invocation, mmss, print_table, process_count,
                                   progress, require_inputs, resolve_format, shown_names, usage, with_stdin)
+from soundsort.cli.ray_engine import ACTORS_HELP, ADDRESS_HELP, ENGINE_HELP, check_engine, classify_on_ray
 from soundsort.cli.root import app
 from soundsort.errors import SoundsortError, display_path, os_reason
 from soundsort.registry import Registry
@@ -158,6 +159,10 @@ def classify(
                                                  metavar="DIR")] = None,
     jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", help=JOBS_HELP, show_default=False)] = None,
     schema: Annotated[bool, typer.Option(help="Print the JSON Schema of one result record and exit.")] = False,
+    engine: Annotated[str, typer.Option(help=ENGINE_HELP + " With ray a rerun skips every input already in OUT; "
+                                        "--resume retries the failed ones too.")] = "local",
+    address: Annotated[Optional[str], typer.Option(help=ADDRESS_HELP)] = None,
+    num_actors: Annotated[Optional[int], typer.Option(help=ACTORS_HELP, show_default=False)] = None,
 ) -> None:
     """Music / non-music timeline and genre for any file or folder, with the bundled models.
 
@@ -176,6 +181,21 @@ def classify(
         return
     if not paths:
         ctx.fail("Missing argument 'PATHS...': give audio files or folders (or --schema).")  # usage error, exit 2
+    if check_engine(engine):  # soundsort.cli.ray_engine: the cluster runs it, into partitions in -o OUT/
+        from soundsort.inference.classify import ClassifyConfig
+
+        if mixed is not None and not 0.0 < mixed <= 0.5:
+            usage(f"--mixed takes a share in (0, 0.5], got {mixed}")
+        if resume and overwrite:
+            usage("--resume and --overwrite do not go together")
+        model, genre_model = model_folders(model, genre_model, genre)
+        classify_on_ray(with_stdin(list(paths)), output, fmt, music_model=model, genre_model=genre_model,
+                        config=ClassifyConfig(min_segment_seconds=min_segment, top_k=top_k, genre=genre, mixed=mixed),
+                        address=address, num_actors=num_actors, overwrite=overwrite, retry_errors=resume,
+                        refused={"--write-tags": write_tags, "--plot": plot is not None, "--jobs": jobs is not None})
+        return
+    if address is not None or num_actors is not None:
+        usage("--address and --num-actors go with --engine ray")
     fmt = resolve_format(fmt, output, CLASSIFY_FORMATS, configured=current().format)
     from soundsort.inference.exports import PER_FILE, is_folder_target
 

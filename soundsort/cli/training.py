@@ -13,6 +13,7 @@ from rich.table import Table
 from soundsort.cli.common import (DATA_HELP, JOBS_HELP, LABELS_CSV_HELP, SOURCES_HELP, clean_leftovers, errline,
                                   examples, fail, info, labels_table, out, outline, parse_params, progress,
                                   thread_count, usage)
+from soundsort.cli.ray_engine import ACTORS_HELP, ADDRESS_HELP, check_engine, featurize_on_ray
 from soundsort.cli.root import app
 from soundsort.errors import display_path
 
@@ -104,6 +105,10 @@ def train(
     group_column: Annotated[Optional[str], typer.Option(help="--labels-csv: a column of groups kept on one side of every split (e.g. artist.name).")] = None,
     header_rows: Annotated[int, typer.Option(help="--labels-csv: header rows (FMA's tracks.csv: 3; columns are then named top.sub).")] = 1,
     missing_files: Annotated[str, typer.Option(help="--labels-csv: a row whose file is not there is an 'error', or 'skip'ped.")] = "error",
+    engine: Annotated[str, typer.Option(help="local, or ray: compute the features / embeddings on a Ray cluster "
+                                        "(--address) into the feature cache first; the rest runs here.")] = "local",
+    address: Annotated[Optional[str], typer.Option(help=ADDRESS_HELP)] = None,
+    num_actors: Annotated[Optional[int], typer.Option(help=ACTORS_HELP, show_default=False)] = None,
 ) -> None:
     """Cross-validate a model on DATA, fit it on all of it, save it and write a report.
 
@@ -144,6 +149,10 @@ def train(
         cfg.labels_csv = _asdict(table)
     if (augment_noise or augment_param) and not augment:
         usage("--augment-noise / --augment-param need --augment N (the number of degraded copies per file)")
+    if check_engine(engine):  # soundsort.cli.ray_engine: the features into the cache on the cluster, then train here
+        featurize_on_ray(data, cfg, address=address, num_actors=num_actors)
+    elif address is not None or num_actors is not None:
+        usage("--address and --num-actors go with --engine ray")
     with progress("extracting features") as update:
         res = run_train(data, cfg, model_dir=output, runs_dir=runs, overwrite=overwrite, progress=update,
                         log=info, notes=notes)
