@@ -150,7 +150,8 @@ class RawSource:
 
 class UrlSource:
     """An ``http(s)://`` / Icecast stream; reconnects with back-off (``backoff`` s, doubling up to
-    ``max_backoff``) when the connection stalls for ``read_timeout`` s or drops."""
+    ``max_backoff``) when the connection stalls for ``read_timeout`` s or drops. A URL of a file with a known
+    length (under a day) that was read to its end has ended: it is not read again."""
 
     def __init__(self, url: str, *, read_timeout: float = 10.0, retries: int = 10, backoff: float = 1.0,
                  max_backoff: float = 30.0, sleep: Any = time.sleep) -> None:
@@ -167,6 +168,7 @@ class UrlSource:
         reason = ""
         while True:
             received = False
+            seconds = 0.0  # audio this connection gave
             try:
                 container = av.open(self.url, mode="r", timeout=(self.read_timeout, self.read_timeout))
             except (av.error.FFmpegError, OSError) as exc:
@@ -176,8 +178,14 @@ class UrlSource:
                     for audio in _decode(container, rate):
                         rate = audio.sr
                         received = got_any = True
+                        seconds += len(audio.y) / audio.sr
                         yield audio
                     reason = "the stream ended"
+                    length = container.duration  # a file of known length (not a live stream), read to its end
+                    if length is not None and 0 < length / 1e6 < 24 * 3600 and seconds >= length / 1e6 - 0.5:
+                        yield Status({"event": "end_of_source",
+                                      "reason": f"the source ended (a file of {length / 1e6:.1f} s, all read)"})
+                        return
                 except av.error.ExitError:  # the read timeout's interrupt
                     reason = f"stalled (nothing for {self.read_timeout:g} s)"
                 except (av.error.FFmpegError, OSError) as exc:
