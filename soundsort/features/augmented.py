@@ -85,7 +85,7 @@ def _noise_digest(paths: Sequence[str]) -> str:
 def _copies_of(args: tuple[Any, ...]) -> list[tuple[np.ndarray, int]] | str:
     """Featurized augmented copies of one file: ``[(values, noise index into the noise list), ...]``."""
     featurizer, path, copies, noises, digest, seed, cfg, cache = args
-    from soundsort.features.registry import cache_params, featurize_array
+    from soundsort.features.extract import cache_params, featurize_array
 
     cache = open_cache(cache)
     try:
