@@ -96,3 +96,4 @@ class LiveTable:
     def close(self) -> None:
         self.live.update(self._render())
         self.live.stop()
+        self.console.print()
