@@ -413,8 +413,24 @@ EMBEDDING_FEATURE_SETS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
+_DESCRIPTIONS = {
+    "yamnet": "YAMNet embedding (1024), mean over each segment's frames",
+    "yamnet-q": "8-bit YAMNet embedding (1024), mean over each segment's frames",
+    "musicnn-msd": "musicnn (MSD) embedding (200), mean over each segment's patches",
+    "musicnn-mtt": "musicnn (MTT) embedding (200), mean over each segment's patches",
+    "yamnet-seq": "YAMNet frames as (10, 1024) sequences of 4.8 s segments (attention head input)",
+    "yamnet-music": "9-column music summary of YAMNet's AudioSet scores",
+    "yamnet-scores": "YAMNet's 521 AudioSet class scores, mean and max per segment",
+    "musicnn-msd-tags": "musicnn (MSD) 50 tag probabilities, mean per segment",
+    "musicnn-mtt-tags": "musicnn (MTT) 50 tag probabilities, mean per segment",
+    "musicnn-msd-maxpool": "musicnn (MSD) mid-end max-pool features (753), mean per segment",
+    "musicnn-mtt-maxpool": "musicnn (MTT) mid-end max-pool features (753), mean per segment",
+}
+
+
 def register_builtin() -> None:
     """Register :data:`EMBEDDING_FEATURE_SETS` (:mod:`soundsort.features` does, on import)."""
     for set_name, (backbone, defaults) in EMBEDDING_FEATURE_SETS.items():
-        register_featurizer(set_name, embedding_factory(set_name, backbone, **defaults))
+        register_featurizer(set_name, embedding_factory(set_name, backbone, **defaults),
+                            _DESCRIPTIONS.get(set_name, ""))
 
