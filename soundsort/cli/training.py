@@ -134,7 +134,7 @@ def train(
         usage("give at least one dataset folder (or --preset)")
     jobs = thread_count(jobs)
     cfg = TrainConfig(task=task, features=features, feature_params=parse_params(feature_param), model=model,
-                      model_params=parse_params(param), folds=folds, repeats=repeats, seed=seed,
+                      model_params=parse_params(param), folds=folds, repeats=repeats, random_state=seed,
                       group_pattern=group_pattern, groups_csv=str(groups_csv) if groups_csv else None,
                       learning_curve=learning_curve, jobs=jobs, cache=cache, members=list(member or []),
                       calibration=calibration, optimize=optimize, min_precision=min_precision,

@@ -348,8 +348,8 @@ def run_study(
     cfg = TrainConfig(task=space.task, features=best.config["features"],
                       feature_params=dict(best.config["feature_params"]), model=best.config["model"],
                       model_params=dict(best.config["model_params"]), folds=space.folds, repeats=space.repeats,
-                      seed=random_state, group_pattern=space.group_pattern, groups_csv=space.groups_csv, jobs=jobs,
-                      cache=cache, **train_opts)
+                      random_state=random_state, group_pattern=space.group_pattern, groups_csv=space.groups_csv,
+                      jobs=jobs, cache=cache, **train_opts)
     notes = (f"Chosen by `soundsort tune` (study {study_name!r}, search space {space.name}): trial {best.number} of "
              f"{len(summaries)} ({len(complete)} complete, {n_pruned} pruned, {n_failed} failed), mean CV {key} "
              f"{best.value:.3f}" + (f"; the default configuration scored {default.value:.3f}"

@@ -27,7 +27,7 @@ class TrainConfig:
     model_params: dict[str, Any] = field(default_factory=dict)
     folds: int = 5
     repeats: int = 1
-    seed: int = 0
+    random_state: int = 0  # seeds the CV splits, the models, augmentation and the map (``--seed``)
     group_pattern: str | None = None
     groups_csv: str | None = None
     learning_curve: bool = True

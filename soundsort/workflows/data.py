@@ -123,5 +123,5 @@ def augmented_for(prep: Prepared, cfg: TrainConfig, noises: Sequence[Path], *,
     whose noise is on the training side too.
     """
     return build_augmented_table(prep.table.paths, prep.featurizer, copies=cfg.augment, noises=noises,
-                                 seed=cfg.seed, cfg=augment_config(cfg.augment_params), cache=feature_cache(cfg.cache),
-                                 jobs=cfg.jobs, progress=progress)
+                                 seed=cfg.random_state, cfg=augment_config(cfg.augment_params),
+                                 cache=feature_cache(cfg.cache), jobs=cfg.jobs, progress=progress)

@@ -121,13 +121,13 @@ def plan_run(cfg: TrainConfig, model_dir: str | Path | None, overwrite: bool) ->
     if model_dir is not None and (Path(model_dir) / "model.json").exists() and not overwrite:
         raise ModelError("a model already exists here (use --overwrite to replace it)", model_dir)
     featurizers = [get_featurizer(f, **(cfg.feature_params if not method else {})) for f, _ in specs]
-    estimators = [make_model(m, random_state=cfg.seed, n_jobs=cfg.jobs, **(cfg.model_params if not method else {}))
-                  for _, m in specs]
+    estimators = [make_model(m, random_state=cfg.random_state, n_jobs=cfg.jobs,
+                             **(cfg.model_params if not method else {})) for _, m in specs]
     raw_estimators = estimators
     if cfg.calibration:
         from soundsort.models.calibration import CalibratedHead
 
-        estimators = [CalibratedHead(e, method=cfg.calibration, random_state=cfg.seed) for e in estimators]
+        estimators = [CalibratedHead(e, method=cfg.calibration, random_state=cfg.random_state) for e in estimators]
     if cfg.augment < 0:
         raise ConfigError(f"--augment takes a number of copies (0 = off), got {cfg.augment}")
     noises: list[Path] = []
@@ -188,7 +188,7 @@ def score_cv(cfg: TrainConfig, plan: RunPlan, data: FeaturizedData, *, log: Log)
     log(f"cross-validating: {cfg.folds} folds" + (f" × {cfg.repeats} repeats" if cfg.repeats > 1 else "")
         + (f", {len(plan.specs)} members" if method else "") + f" on {len(ok)} files")
     cvs = [cross_validate(est, pr.table.values, pr.table.file_index, y, groups, labels, n_splits=cfg.folds,
-                          n_repeats=cfg.repeats, random_state=cfg.seed, positive=pos, files=ok, augmented=aug)
+                          n_repeats=cfg.repeats, random_state=cfg.random_state, positive=pos, files=ok, augmented=aug)
            for est, pr, aug in zip(plan.estimators, data.preps, data.augs)]
     cv = ensemble_cv(cvs, y, labels, method, positive=pos) if method else cvs[0]
     oof_files = np.flatnonzero(~np.isnan(cv.oof_proba[:, 0]))
@@ -196,7 +196,7 @@ def score_cv(cfg: TrainConfig, plan: RunPlan, data: FeaturizedData, *, log: Log)
     if cfg.calibration:  # the same CV without calibration, to show what calibration changed
         log("cross-validating again without calibration (to show what calibration changed)")
         raw = [cross_validate(est, pr.table.values, pr.table.file_index, y, groups, labels, n_splits=cfg.folds,
-                              n_repeats=1, random_state=cfg.seed, positive=pos, files=ok, augmented=aug)
+                              n_repeats=1, random_state=cfg.random_state, positive=pos, files=ok, augmented=aug)
                for est, pr, aug in zip(plan.raw_estimators, data.preps, data.augs)]
         raw_cv = ensemble_cv(raw, y, labels, method, positive=pos) if method else raw[0]
         calib = {"method": cfg.calibration, "calibrated": calib,
@@ -304,7 +304,8 @@ def _embedding_map(cfg: TrainConfig, plan: RunPlan, data: FeaturizedData, run_di
     per_file = aggregate(prep.table.values, prep.table.file_index, prep.table.n_files)[ok]
     sources = data.index.sources()[ok]
     plot_embedding_map(per_file, [prep.labels[i] for i in prep.y_file[ok]], run_dir / "embedding_map.png",
-                       seed=cfg.seed, title=f"{run_dir.name}: t-SNE map of the files' {plan.featurizers[0].name} features",
+                       seed=cfg.random_state,
+                       title=f"{run_dir.name}: t-SNE map of the files' {plan.featurizers[0].name} features",
                        sources=[str(x) for x in sources] if len(set(sources.tolist())) > 1 else None)
     return ["embedding_map.png"]
 
@@ -332,7 +333,7 @@ def train(roots: Sequence[str | Path], cfg: TrainConfig, *, model_dir: str | Pat
     if cfg.learning_curve and not method:
         log("learning curve (--no-learning-curve skips it)")
         learn = learning_curve(plan.estimators[0], prep.table.values, prep.table.file_index, y, prep.groups, labels,
-                               n_splits=cfg.folds, random_state=cfg.seed, positive=pos, augmented=data.augs[0])
+                               n_splits=cfg.folds, random_state=cfg.random_state, positive=pos, augmented=data.augs[0])
     finals, t_fit = fit_final(plan, data, log=log)
 
     audio_seconds = float(sum(it.duration for it in index.items))
