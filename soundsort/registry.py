@@ -7,9 +7,9 @@ A :class:`Registry` maps a name to a factory and a one-line description::
     est = MODELS.get("logreg")(random_state=0)
 
 Built-ins are registered by each package's ``__init__`` (importing the package is enough); a registry
-may also be given a ``loader`` that imports them on first lookup, for registries read before their
-package is imported. Plug-ins from other distributions register through the ``soundsort.plugins``
-entry point group (see :func:`soundsort.features.registry.load_plugins`).
+may also be given a ``loader`` that registers its entries on first lookup (the tune spaces read from
+files). A user's own plug-in is one ``register`` call on the package's registry, e.g.
+``soundsort.features.FEATURIZERS.register("my-set", factory, "what it computes")``, made before use.
 """
 
 from __future__ import annotations
