@@ -129,8 +129,11 @@ def create_router(config: Any) -> APIRouter:
         events: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
         stopped = threading.Event()
 
-        def emit(ev: dict[str, Any]) -> None:
-            loop.call_soon_threadsafe(events.put_nowait, ev)
+        def emit(ev: dict[str, Any] | None) -> None:
+            try:
+                loop.call_soon_threadsafe(events.put_nowait, ev)
+            except RuntimeError:  # the event loop has closed: the client and the server are gone
+                stopped.set()
 
         def run() -> None:
             try:
@@ -141,7 +144,7 @@ def create_router(config: Any) -> APIRouter:
                 emit({"event": "error", "position": 0.0, "fatal": True, "message": f"{type(exc).__name__}: {exc}"})
                 emit({"event": "end", "position": 0.0, "reason": "error", "segments": 0})
             finally:
-                loop.call_soon_threadsafe(events.put_nowait, None)
+                emit(None)
 
         worker = threading.Thread(target=run, name="soundsort-live", daemon=True)
         worker.start()
