@@ -102,6 +102,8 @@ class Predictor:
         return seg.times, proba_matrix(self.estimator, seg.values, len(self.card.labels))
 
     def predict_file(self, path: str | Path) -> FilePrediction:
+        """The file's label from its mean segment probabilities (at the card's threshold for a binary task),
+        with every class probability and the per-segment ones."""
         labels = self.card.labels
         times, proba = self.segment_proba(path)
         file_p = proba.mean(axis=0)
