@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'soundsort[ray]'")
 
@@ -299,3 +301,63 @@ def test_stale_temporary_partition_is_removed(tmp_path):
     (out / alive).write_bytes(b"half")
     assert [p.name for p in remove_stale_parts(out)] == [dead]
     assert sorted(p.name for p in out.iterdir()) == [alive]
+
+
+def test_an_output_file_is_refused(tmp_path):
+    from soundsort.errors import ConfigError
+
+    target = tmp_path / "results.parquet"
+    target.write_text("")
+    with pytest.raises(ConfigError, match="the output of a cluster job is a folder"):
+        classify([str(tmp_path)], target)
+
+
+_num = st.floats(0, 1e4, allow_nan=False, allow_infinity=False)
+_genres = st.one_of(st.none(), st.lists(st.fixed_dictionaries({"label": st.text(max_size=12),
+                                                               "probability": st.floats(0, 1)}), max_size=3))
+
+
+@st.composite
+def _records(draw):
+    with_genre = draw(st.booleans())
+    segs = []
+    for _ in range(draw(st.integers(0, 4))):
+        seg = {"start": draw(_num), "end": draw(_num), "label": draw(st.sampled_from(["music", "non-music"])),
+               "confidence": draw(st.floats(0, 1))}
+        if with_genre:
+            seg.update(genre=draw(_genres), genre_windows=draw(st.integers(0, 10)))
+        segs.append(seg)
+    ok = draw(st.booleans())
+    path = draw(st.one_of(st.text(min_size=1, max_size=30), st.just(os.fsdecode(b"caf\xe9 \xff.wav"))))
+    return {"path": path, "status": "ok" if ok else "error",
+            "duration": draw(_num), "music_probability": draw(st.one_of(st.none(), st.floats(0, 1))),
+            "music_share": draw(st.one_of(st.none(), st.floats(0, 1))),
+            "label": draw(st.sampled_from([None, "music", "non-music", "mixed"])), "timeline": segs,
+            "genre": draw(_genres), "genre_windows": draw(st.integers(0, 10)),
+            "models": draw(st.dictionaries(st.text(max_size=8), st.one_of(st.integers(), st.text(max_size=8)),
+                                           max_size=3)),
+            "error": None if ok else draw(st.text(min_size=1, max_size=40)),
+            "warnings": draw(st.lists(st.text(min_size=1, max_size=20), max_size=3))}
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(_records(), min_size=1, max_size=6), st.sampled_from(["parquet", "jsonl"]))
+def test_partitions_give_back_the_records(records, fmt):
+    """Whatever the records hold (genre or not, nulls, error records, any text), a partition gives them back
+    as they were; a path that is not UTF-8 is stored with its bytes escaped, the name a rerun looks up."""
+    from soundsort.distributed.output import PartitionWriter, done_inputs, storable_path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        writer = PartitionWriter(out, fmt, partition_rows=4)
+        for r in records:
+            writer.add(r)
+        writer.close()
+        assert len(writer.written) == -(-len(records) // 4)
+        got = read_results(out)
+        if fmt == "parquet":
+            expected = [{**r, "path": storable_path(r["path"])} for r in records]
+        else:
+            expected = [json.loads(json.dumps(r)) for r in records]
+        assert got == expected
+        assert set(done_inputs(out)) == {storable_path(r["path"]) for r in records}

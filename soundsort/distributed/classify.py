@@ -79,11 +79,17 @@ def blocks_for(n_files: int, n_actors: int, files_per_block: int | None) -> int:
     return max(1, -(-n_files // max(1, files_per_block)))
 
 
-def prepare_output(output: str | os.PathLike[str], cfg: RayConfig) -> tuple[Path, dict[str, str], int]:
-    """The output folder (made), ``{path: status}`` already in it, and how many stale temporaries went."""
+def check_output_folder(output: str | os.PathLike[str]) -> Path:
+    """The output folder as a local path; a file there is refused (before anything is locked or made)."""
     out = check_local_output(output)
     if out.exists() and not out.is_dir():
         raise ConfigError("the output of a cluster job is a folder (of partitions); this is a file", out)
+    return out
+
+
+def prepare_output(output: str | os.PathLike[str], cfg: RayConfig) -> tuple[Path, dict[str, str], int]:
+    """The output folder (made), ``{path: status}`` already in it, and how many stale temporaries went."""
+    out = check_output_folder(output)
     out.mkdir(parents=True, exist_ok=True)
     removed = len(remove_stale_parts(out))
     if cfg.overwrite:
@@ -108,7 +114,10 @@ def run_pipeline(ray: Any, keys: Sequence[str], actor: type, ctor_kwargs: dict[s
     quiet_data_context(ray)
     ds = ray.data.from_items([{"key": k} for k in keys],
                              override_num_blocks=blocks_for(len(keys), n_actors, files_per_block))
-    ds = ds.map_batches(read_batch, batch_size=None, batch_format="numpy", num_cpus=0)
+    # reading waits on I/O: no CPU reserved (the actors hold them all), as many tasks at a time as actors (each
+    # task is a worker process: on a small machine more would only cost start-ups)
+    ds = ds.map_batches(read_batch, batch_size=None, batch_format="numpy", num_cpus=0,
+                        compute=ray.data.TaskPoolStrategy(size=max(1, n_actors)))
     return ds.map_batches(actor, fn_constructor_kwargs=ctor_kwargs, batch_size=1, batch_format="numpy",
                           compute=ray.data.ActorPoolStrategy(size=n_actors), num_cpus=1)
 
@@ -130,7 +139,7 @@ def classify(inputs: Sequence[str | os.PathLike[str]], output: str | os.PathLike
     require_ray()
     config = config if config is not None else ClassifyConfig()
     found = expand_inputs(list(inputs))
-    out = check_local_output(output)
+    out = check_output_folder(output)
     with FolderLock(out):
         out, done, removed = prepare_output(out, ray_config)
         todo = [k for k in found.keys if storable_path(k) not in done]

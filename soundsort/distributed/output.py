@@ -119,11 +119,12 @@ def read_results(output: str | os.PathLike[str]) -> list[dict[str, Any]]:
 
 
 def done_inputs(output: Path) -> dict[str, str]:
-    """``{path: status}`` of the records already in ``output`` (only the two columns are read)."""
+    """``{path: status}`` of the records already in ``output`` (only the two columns are read), each path as
+    :func:`storable_path` writes it (the name an input is looked up by)."""
     done: dict[str, str] = {}
     for part in partition_files(output):
         for row in _read_partition(part, columns=["path", "status"]):
-            done[str(row["path"])] = str(row["status"])
+            done[storable_path(str(row["path"]))] = str(row["status"])
     return done
 
 
