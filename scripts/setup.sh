@@ -48,7 +48,7 @@ stamp=.venv/.soundsort-setup
 want="$(cat pyproject.toml requirements.lock requirements-weights.lock scripts/setup.sh | sha256sum | cut -c1-16)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   pip_quiet install -q --upgrade pip || echo "setup: could not upgrade pip; continuing with $(.venv/bin/python -m pip --version | cut -d' ' -f1-2)" >&2
-  # the dependencies and the extras test, torch, mlflow, library, serve; torch is the pinned CPU build (+cpu, from
+  # the dependencies and the extras test, torch, mlflow, library, serve, ray; torch is the pinned CPU build (+cpu, from
   # /opt/wheels): a bare "torch" would pull several GB of CUDA packages
   pip_quiet install -q --require-hashes -r requirements.lock \
     || fail "requirements.lock (a hash mismatch means a file differs from the locked one)"
