@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import struct
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from soundsort.dataset import (
 from soundsort.errors import ConfigError, DatasetError
 
 SR = 8000
+LEGACY = Path(__file__).parent / "fixtures" / "legacy_39e03ba"
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
@@ -341,6 +343,30 @@ def test_sources_csv(collections: dict[str, Path], tmp_path: Path) -> None:
     bad.write_text("file,origin\na,b\n")
     with pytest.raises(DatasetError, match="columns 'path' and 'source'"):
         index_dataset([collections["one"]], sources_csv=bad)
+
+
+def test_index_written_by_the_previous_version_loads(tmp_path: Path) -> None:
+    """``fixtures/legacy_39e03ba/dataset-index.json`` was written by commit 39e03ba, whose items said
+    ``"sample_rate"`` where today's say ``"sr"``: it loads, holds what indexing the same files gives today, and
+    is written back in today's form."""
+    src = LEGACY / "dataset-index.json"
+    doc = json.loads(src.read_text())
+    assert all("sample_rate" in it and "sr" not in it for it in doc["items"])
+    old = DatasetIndex.load(src)
+    assert [it.sr for it in old.items] == [it["sample_rate"] for it in doc["items"]]
+    data = tmp_path / "data"  # the same files, laid out as they were
+    for it in doc["items"]:
+        (data / it["path"]).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(LEGACY / "collection" / Path(it["path"]).name, data / it["path"])
+    (data / "other" / "broken.wav").write_bytes(b"RIFF\x00\x00")
+    fresh = build_index(data, group_pattern=r"^(tune|noise|music|speech)")
+    assert old.items == fresh.items
+    assert (old.label_map, old.group_source, old.label_source) == \
+           (fresh.label_map, fresh.group_source, fresh.label_source)
+    assert [s.path for s in old.skipped] == [s.path for s in fresh.skipped] == ["other/broken.wav"]
+    old.save(tmp_path / "again.json")
+    assert all("sr" in it and "sample_rate" not in it for it in json.loads((tmp_path / "again.json").read_text())["items"])
+    assert DatasetIndex.load(tmp_path / "again.json") == old
 
 
 def test_index_without_sources_still_loads(dataset: Path, tmp_path: Path) -> None:

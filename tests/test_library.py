@@ -407,3 +407,47 @@ def test_one_update_at_a_time(collection: Path, tmp_path: Path) -> None:
         with pytest.raises(LibraryError, match="another soundsort embed is updating this library"):
             embed_collection([collection], lib_dir, CFG)
     assert embed_collection([collection], lib_dir, CFG).saved
+
+
+# ------------------------------------------------------------------ a library folder written by the previous version
+
+LEGACY = Path(__file__).parent / "fixtures" / "legacy_39e03ba"
+
+
+@pytest.mark.parametrize("name, kind", [("library", "flat"), ("library-hnsw", "hnsw")])
+def test_library_written_by_the_previous_version_loads_answers_and_updates(name: str, kind: str, tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """``fixtures/legacy_39e03ba/library*`` were written by commit 39e03ba (``make_library_and_index.py``: MFCC
+    statistics of the eight clips of ``collection/``, no descriptions, z-score statistics, a flat and an HNSW
+    index). They load, give the recorded neighbours, hold the vectors today's analysis computes, and update in
+    place: every file is found by its content hash, nothing is embedded again, no ``--rebuild`` asked for."""
+    want = json.loads((LEGACY / "library-expected.json").read_text())
+    lib_dir, coll = tmp_path / "lib", tmp_path / "collection"
+    shutil.copytree(LEGACY / name, lib_dir)
+    shutil.copytree(LEGACY / "collection", coll)
+    lib = Library.load(lib_dir)
+    assert lib.generation == 1 and lib.stats is not None and lib.file_index.kind == kind
+    assert [(Path(e.path).name, e.hash, e.duration) for e in lib.files] == \
+           [(f["path"], f["hash"], f["duration"]) for f in want["files"]]
+    assert [float(np.float64(v).sum()) for v in lib.vectors] == pytest.approx([f["vector_sum"] for f in want["files"]],
+                                                                              rel=1e-12)
+    for clip, hits in want["similar" if kind == "flat" else "similar_hnsw"].items():
+        got = similar(lib, coll / clip, k=7)
+        assert [Path(n.path).name for n in got] == [h[0] for h in hits], clip
+        assert [n.similarity for n in got] == pytest.approx([h[1] for h in hits], abs=2e-6), clip
+    analyser = Analyser(lib.config, cache=False)  # today's analysis of each clip gives the stored vector
+    for i, e in enumerate(lib.files):
+        np.testing.assert_allclose(analyser.analyse(str(coll / Path(e.path).name))["vector"], lib.vectors[i],
+                                   rtol=1e-5, atol=1e-5)
+
+    seen = _count_analyses(monkeypatch)
+    rep = embed_collection([coll], lib_dir, None)
+    s = rep.summary()
+    assert (s["added"], s["changed"], s["moved"], s["failed"]) == (0, 0, 8, 0) and seen == []
+    again = Library.load(lib_dir)
+    assert again.generation == 2 and again.config == lib.config
+    old_vectors = {e.hash: lib.vectors[i] for i, e in enumerate(lib.files)}
+    mine = [(i, e) for i, e in enumerate(again.files) if Path(e.path).parent == coll]
+    assert len(mine) == 8
+    for i, e in mine:
+        assert np.array_equal(again.vectors[i], old_vectors[e.hash])
