@@ -1,21 +1,11 @@
 """Datasets: discover labelled audio folders, check every file, record groups, and split without leakage."""
 
-from soundsort.dataset.index import (
-    INDEX_VERSION,
-    DataRoot,
-    DatasetIndex,
-    IndexItem,
-    SkippedFile,
-    build_index,
-    check_file,
-    discover,
-    discover_mapped,
-    group_from_name,
-    make_label_map,
-    parse_roots,
-    read_groups_csv,
-    read_sources_csv,
-)
+from soundsort.dataset.build import build_index
+from soundsort.dataset.check import check_file
+from soundsort.dataset.discover import discover, discover_mapped, make_label_map
+from soundsort.dataset.groups import group_from_name, read_groups_csv
+from soundsort.dataset.index import INDEX_VERSION, DatasetIndex, IndexItem, SkippedFile
+from soundsort.dataset.sources import DataRoot, parse_roots, read_sources_csv
 from soundsort.dataset.splits import (
     SourceSplit,
     expand_to_segments,

@@ -11,7 +11,9 @@ from typing import Any
 import numpy as np
 
 from soundsort.audio.augment import augment_config
-from soundsort.dataset.index import DatasetIndex, build_index, parse_roots
+from soundsort.dataset.build import build_index
+from soundsort.dataset.index import DatasetIndex
+from soundsort.dataset.sources import parse_roots
 from soundsort.dataset.table import LabelsTable
 from soundsort.dataset.tasks import get_task
 from soundsort.errors import ConfigError, DatasetError
@@ -53,7 +55,7 @@ def index_dataset(roots: Sequence[str | Path], *, group_pattern: str | None = No
                   labels_table: LabelsTable | None = None) -> DatasetIndex:
     """Index (and validate) the files under one or more dataset roots (``PATH`` or ``LABEL=PATH``).
 
-    Every root is a data source named by its folder (see :func:`~soundsort.dataset.index.parse_roots`),
+    Every root is a data source named by its folder (see :func:`~soundsort.dataset.sources.parse_roots`),
     unless ``sources_csv`` (``path,source``) names a file's source. With ``labels_table`` the labels (and
     groups) come from a CSV whose paths are relative to the one root given (FMA's ``tracks.csv``).
     """
