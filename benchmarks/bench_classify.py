@@ -229,7 +229,7 @@ def timeline_accuracy(per_fold: int, seed: int = 0, copies: int = 0, augment_par
     scores = {(t, c): {"f1": [], "err": [], "pred": 0} for t in trainings for c in conditions}
     n_true_bounds, minutes, n_rec = 0, 0.0, 0
     with tempfile.TemporaryDirectory() as tmp:
-        for k, (tr, te) in enumerate(grouped_kfold(prep.y_file[files], prep.groups[files], 5, seed=0)):
+        for k, (tr, te) in enumerate(grouped_kfold(prep.y_file[files], prep.groups[files], 5, random_state=0)):
             classifiers = {}
             for name, aug in trainings.items():
                 est = fit_on_files(make_model(preset.model, **preset.model_params), prep.table.values,

@@ -340,7 +340,7 @@ def run_genre(recipes: list[Recipe], jobs: int, degraded: bool, doc: list[str]) 
             acc[v] = float((pv.argmax(1) == y_te).mean())
         cv = []
         for rep in range(3):
-            for tr, te in grouped_kfold(y_tr, groups, 5, seed=rep):
+            for tr, te in grouped_kfold(y_tr, groups, 5, random_state=rep):
                 pc = fit_predict(specs, tr_tables, y_tr, tr, groups, tr_tables, te, len(labels), len(tr_paths))
                 cv.append(float((pc[te].argmax(1) == y_tr[te]).mean()))
         rows.append((r, acc, per_genre, float(np.mean(cv)), float(np.std(cv)), time.perf_counter() - t1))

@@ -83,7 +83,7 @@ def main() -> None:
     y_file = np.array([labels.index(task.class_of(it.label)) for it in items])
     groups = np.array([it.group for it in items])
     fold_of = np.zeros(len(items), int)
-    splits = grouped_kfold(y_file, groups, 5, seed=0)
+    splits = grouped_kfold(y_file, groups, 5, random_state=0)
     for k, (_, te) in enumerate(splits):
         fold_of[te] = k
     is_esc = np.array(["esc10" in index.abs_path(it).parts for it in items])

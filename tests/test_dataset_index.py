@@ -397,7 +397,7 @@ def test_esc10_real_data() -> None:
     assert len(index.items) == 400 and not index.skipped
     assert all(v["groups"] == 5 for v in index.summary()["labels"].values())
     groups = index.groups()
-    folds = grouped_kfold(index.labels(), groups, n_splits=5, seed=0)
+    folds = grouped_kfold(index.labels(), groups, n_splits=5, random_state=0)
     test_groups = [set(groups[te].tolist()) for _, te in folds]
     for (train, test), tg in zip(folds, test_groups):
         assert not tg & set(groups[train].tolist())

@@ -71,9 +71,9 @@ def _assert_fold_invariants(folds, labels, groups, n_splits):
 @given(data=mixed_data(), n_splits=st.integers(2, 5), seed=st.integers(0, 2**31 - 1))
 def test_kfold_grouped_and_covering(data, n_splits, seed) -> None:
     labels, groups = data
-    folds = grouped_kfold(labels, groups, n_splits, seed=seed)
+    folds = grouped_kfold(labels, groups, n_splits, random_state=seed)
     _assert_fold_invariants(folds, labels, groups, n_splits)
-    again = grouped_kfold(labels, groups, n_splits, seed=seed)
+    again = grouped_kfold(labels, groups, n_splits, random_state=seed)
     assert all(np.array_equal(a[1], b[1]) and np.array_equal(a[0], b[0]) for a, b in zip(folds, again))
 
 
@@ -81,7 +81,7 @@ def test_kfold_grouped_and_covering(data, n_splits, seed) -> None:
 @given(data=single_label_groups(), n_splits=st.integers(2, 5), seed=st.integers(0, 1000))
 def test_kfold_stratified(data, n_splits, seed) -> None:
     labels, groups = data
-    folds = grouped_kfold(labels, groups, n_splits, seed=seed)
+    folds = grouped_kfold(labels, groups, n_splits, random_state=seed)
     _assert_fold_invariants(folds, labels, groups, n_splits)
     for _, test in folds:  # every label has >= n_splits groups, so every test fold sees every label
         assert set(labels[test].tolist()) == set(labels.tolist())
@@ -93,7 +93,7 @@ def test_kfold_stratified(data, n_splits, seed) -> None:
 def test_kfold_one_file_per_group_is_exactly_stratified(counts, n_splits, seed) -> None:
     labels = np.repeat(np.arange(len(counts)), counts)
     groups = np.arange(len(labels))
-    for _, test in grouped_kfold(labels, groups, n_splits, seed=seed):
+    for _, test in grouped_kfold(labels, groups, n_splits, random_state=seed):
         per = np.bincount(labels[test], minlength=len(counts))
         for c, got in zip(counts, per):
             assert c // n_splits <= got <= -(-c // n_splits)
@@ -102,11 +102,11 @@ def test_kfold_one_file_per_group_is_exactly_stratified(counts, n_splits, seed) 
 def test_kfold_seed_changes_assignment() -> None:
     labels = np.repeat([0, 1], 30)
     groups = np.arange(60) // 2
-    a = grouped_kfold(labels, groups, 5, seed=1)
-    b = grouped_kfold(labels, groups, 5, seed=2)
+    a = grouped_kfold(labels, groups, 5, random_state=1)
+    b = grouped_kfold(labels, groups, 5, random_state=2)
     assert any(not np.array_equal(x[1], y[1]) for x, y in zip(a, b))
     c = grouped_kfold(labels, groups, 5, shuffle=False)
-    d = grouped_kfold(labels, groups, 5, shuffle=False, seed=99)
+    d = grouped_kfold(labels, groups, 5, shuffle=False, random_state=99)
     assert all(np.array_equal(x[1], y[1]) for x, y in zip(c, d))
 
 
@@ -126,19 +126,19 @@ def test_kfold_too_few_groups_names_the_label() -> None:
 @given(data=single_label_groups(), seed=st.integers(0, 1000))
 def test_repeated_kfold(data, seed) -> None:
     labels, groups = data
-    runs = list(repeated_grouped_kfold(labels, groups, n_splits=3, n_repeats=3, seed=seed))
+    runs = list(repeated_grouped_kfold(labels, groups, n_splits=3, n_repeats=3, random_state=seed))
     assert [(r, k) for r, k, _, _ in runs] == [(r, k) for r in range(3) for k in range(3)]
     for r in range(3):
         folds = [(tr, te) for rr, _, tr, te in runs if rr == r]
         _assert_fold_invariants(folds, labels, groups, 3)
-    again = list(repeated_grouped_kfold(labels, groups, n_splits=3, n_repeats=3, seed=seed))
+    again = list(repeated_grouped_kfold(labels, groups, n_splits=3, n_repeats=3, random_state=seed))
     assert all(np.array_equal(a[3], b[3]) for a, b in zip(runs, again))
 
 
 def test_repeats_differ() -> None:
     labels = np.repeat([0, 1, 2], 20)
     groups = np.arange(60)
-    runs = list(repeated_grouped_kfold(labels, groups, n_splits=5, n_repeats=2, seed=0))
+    runs = list(repeated_grouped_kfold(labels, groups, n_splits=5, n_repeats=2, random_state=0))
     first = [te for r, _, _, te in runs if r == 0]
     second = [te for r, _, _, te in runs if r == 1]
     assert any(not np.array_equal(a, b) for a, b in zip(first, second))
@@ -153,13 +153,13 @@ def test_repeats_differ() -> None:
        test=st.sampled_from([0.1, 0.15, 0.2, 0.3]), seed=st.integers(0, 2**31 - 1))
 def test_train_val_test_grouped_disjoint_covering(data, val, test, seed) -> None:
     labels, groups = data
-    parts = grouped_train_val_test_split(labels, groups, val_size=val, test_size=test, seed=seed)
+    parts = grouped_train_val_test_split(labels, groups, val_size=val, test_size=test, random_state=seed)
     tr, va, te = parts
     assert np.array_equal(np.sort(np.concatenate(parts)), np.arange(len(labels)))
     assert len(tr) > 0 and len(te) > 0 and (len(va) > 0) == (val > 0)
     sets = [set(groups[p].tolist()) for p in parts]
     assert not sets[0] & sets[1] and not sets[0] & sets[2] and not sets[1] & sets[2]
-    again = grouped_train_val_test_split(labels, groups, val_size=val, test_size=test, seed=seed)
+    again = grouped_train_val_test_split(labels, groups, val_size=val, test_size=test, random_state=seed)
     assert all(np.array_equal(a, b) for a, b in zip(parts, again))
 
 
@@ -167,7 +167,7 @@ def test_train_val_test_grouped_disjoint_covering(data, val, test, seed) -> None
 @given(data=single_label_groups(min_groups_per_label=8), seed=st.integers(0, 1000))
 def test_train_val_test_stratified(data, seed) -> None:
     labels, groups = data
-    parts = grouped_train_val_test_split(labels, groups, val_size=0.15, test_size=0.15, seed=seed)
+    parts = grouped_train_val_test_split(labels, groups, val_size=0.15, test_size=0.15, random_state=seed)
     for p in parts:  # enough groups per label: every part sees every label
         assert set(labels[p].tolist()) == set(labels.tolist())
 
@@ -179,7 +179,7 @@ def test_train_val_test_sizes_and_label_balance(counts, seed, sizes) -> None:
     val, test = sizes
     labels = np.repeat(np.arange(len(counts)), counts)
     groups = np.arange(len(labels))
-    tr, va, te = grouped_train_val_test_split(labels, groups, val_size=val, test_size=test, seed=seed)
+    tr, va, te = grouped_train_val_test_split(labels, groups, val_size=val, test_size=test, random_state=seed)
     n = len(labels)
     assert abs(len(te) / n - test) <= 0.03
     assert abs(len(va) / n - val) <= 0.03
@@ -289,7 +289,7 @@ def test_segments_follow_their_file(segs, seed) -> None:
     n_files = len(segs)
     labels = np.arange(n_files) % 2
     seg_file = np.repeat(np.arange(n_files), segs)
-    for train, test in grouped_kfold(labels, np.arange(n_files), 2, seed=seed):
+    for train, test in grouped_kfold(labels, np.arange(n_files), 2, random_state=seed):
         s_tr, s_te = expand_to_segments(train, seg_file), expand_to_segments(test, seg_file)
         assert len(np.intersect1d(s_tr, s_te)) == 0
         assert len(s_tr) + len(s_te) == len(seg_file)

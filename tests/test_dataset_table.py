@@ -66,7 +66,7 @@ def test_fma_table_gives_labels_and_artist_groups(fma: Path, tmp_path: Path) -> 
     assert idx.label_source.startswith("csv:") and "artist.name" in idx.group_source
     # every artist's tracks stay on one side of every split
     y = idx.labels()
-    for train, test in grouped_kfold(y, idx.groups(), n_splits=3, seed=0):
+    for train, test in grouped_kfold(y, idx.groups(), n_splits=3, random_state=0):
         assert not set(idx.groups()[train]) & set(idx.groups()[test])
 
 

@@ -269,10 +269,10 @@ def test_grouped_validation_never_shares_a_group(n, n_groups, k, fraction, seed)
 def test_validation_split_grouped_and_stratified() -> None:
     y = np.repeat([0, 1], 100)
     groups = np.arange(200) // 4  # 50 recordings of 4 segments
-    tr, va = validation_split(y, groups, 0.2, seed=0)
+    tr, va = validation_split(y, groups, 0.2, random_state=0)
     assert 30 <= len(va) <= 50 and not set(groups[tr]) & set(groups[va])
     assert 0.3 <= y[va].mean() <= 0.7
-    tr, va = validation_split(y, None, 0.15, seed=0)
+    tr, va = validation_split(y, None, 0.15, random_state=0)
     assert len(va) == 30 and y[va].mean() == 0.5  # stratified
     assert len(validation_split(y, None, 0.0)[1]) == 0
     assert len(validation_split(y, np.zeros(200), 0.2)[1]) == 0  # one group: nothing to validate on

@@ -57,8 +57,8 @@ def _groups_per_label(y: np.ndarray, g: np.ndarray) -> np.ndarray:
     return np.bincount(pairs[:, 0], minlength=int(y.max()) + 1)
 
 
-def _kfold(y: np.ndarray, g: np.ndarray, n_splits: int, seed: int | None, shuffle: bool) -> list[Split]:
-    cv = StratifiedGroupKFold(n_splits=n_splits, shuffle=shuffle, random_state=seed if shuffle else None)
+def _kfold(y: np.ndarray, g: np.ndarray, n_splits: int, random_state: int | None, shuffle: bool) -> list[Split]:
+    cv = StratifiedGroupKFold(n_splits=n_splits, shuffle=shuffle, random_state=random_state if shuffle else None)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
         folds = [(np.sort(tr).astype(np.int64), np.sort(te).astype(np.int64))
@@ -71,13 +71,13 @@ def grouped_kfold(
     groups: Sequence[Any] | np.ndarray,
     n_splits: int = 5,
     *,
-    seed: int = 0,
+    random_state: int = 0,
     shuffle: bool = True,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """K folds ``[(train_idx, test_idx), ...]``, stratified by label and grouped by ``groups``.
 
     No group is ever on both sides of a fold, every index is in exactly one test fold, and the same
-    ``seed`` gives the same folds. Raises :class:`DatasetError` when a label is held by fewer than
+    ``random_state`` gives the same folds. Raises :class:`DatasetError` when a label is held by fewer than
     ``n_splits`` groups (it could not appear in every test fold).
     """
     if isinstance(n_splits, bool) or not isinstance(n_splits, (int, np.integer)) or n_splits < 2:
@@ -89,7 +89,7 @@ def grouped_kfold(
         listed = ", ".join(f"{name!s} has {n}" for name, n in short)
         raise DatasetError(f"{n_splits}-fold split needs at least {n_splits} groups per label; {listed} "
                            f"(use fewer folds or more recordings)")
-    return _kfold(y, g, int(n_splits), seed, shuffle)
+    return _kfold(y, g, int(n_splits), random_state, shuffle)
 
 
 def repeated_grouped_kfold(
@@ -97,15 +97,16 @@ def repeated_grouped_kfold(
     groups: Sequence[Any] | np.ndarray,
     n_splits: int = 5,
     n_repeats: int = 3,
-    seed: int = 0,
+    random_state: int = 0,
 ) -> Iterator[tuple[int, int, np.ndarray, np.ndarray]]:
     """Yield ``(repeat, fold, train_idx, test_idx)`` for ``n_repeats`` differently shuffled
-    :func:`grouped_kfold` runs (for "mean ± std over repeated shuffles"). Reproducible for ``seed``."""
+    :func:`grouped_kfold` runs (for "mean ± std over repeated shuffles"). Reproducible for ``random_state``."""
     if isinstance(n_repeats, bool) or not isinstance(n_repeats, (int, np.integer)) or n_repeats < 1:
         raise ConfigError(f"n_repeats must be a positive integer, got {n_repeats!r}")
-    seeds = np.random.SeedSequence(seed).generate_state(int(n_repeats), dtype=np.uint32)
-    for r, s in enumerate(seeds):
-        for k, (train, test) in enumerate(grouped_kfold(labels, groups, n_splits, seed=int(s), shuffle=True)):
+    states = np.random.SeedSequence(random_state).generate_state(int(n_repeats), dtype=np.uint32)
+    for r, s in enumerate(states):
+        for k, (train, test) in enumerate(grouped_kfold(labels, groups, n_splits, random_state=int(s),
+                                                        shuffle=True)):
             yield r, k, train, test
 
 
@@ -186,7 +187,7 @@ def _fraction_as_folds(frac: float, max_folds: int) -> tuple[int, int]:
     return best[1], best[2]
 
 
-def _carve(y: np.ndarray, g: np.ndarray, frac: float, seed: int, max_folds: int = 20) -> np.ndarray:
+def _carve(y: np.ndarray, g: np.ndarray, frac: float, random_state: int, max_folds: int = 20) -> np.ndarray:
     """Indices of a grouped, stratified part of about ``frac`` of the samples (empty for ``frac == 0``)."""
     if frac <= 0:
         return np.zeros(0, dtype=np.int64)
@@ -198,7 +199,7 @@ def _carve(y: np.ndarray, g: np.ndarray, frac: float, seed: int, max_folds: int 
         y = np.zeros_like(y)
         largest = len(y)
     k, n = _fraction_as_folds(frac, min(max_folds, n_groups, largest))
-    folds = _kfold(y, g, n, seed, True)
+    folds = _kfold(y, g, n, random_state, True)
     return np.sort(np.concatenate([te for _, te in folds[:k]]))
 
 
@@ -208,10 +209,10 @@ def grouped_train_val_test_split(
     *,
     val_size: float = 0.15,
     test_size: float = 0.15,
-    seed: int = 0,
+    random_state: int = 0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Split indices into ``(train_idx, val_idx, test_idx)``: disjoint, covering every index, no group
-    in two parts, stratified by label as well as the groups allow, reproducible for ``seed``.
+    in two parts, stratified by label as well as the groups allow, reproducible for ``random_state``.
 
     Sizes are fractions of the files and are met approximately (whole groups, stratified folds):
     the test part is ``k`` of ``n`` stratified group folds with ``k/n`` ≈ ``test_size``, then the
@@ -228,7 +229,7 @@ def grouped_train_val_test_split(
     if n_groups < needed:
         raise DatasetError(f"a {needed}-way split needs at least {needed} groups, found {n_groups}")
 
-    rng = np.random.SeedSequence(seed).generate_state(2, dtype=np.uint32)
+    rng = np.random.SeedSequence(random_state).generate_state(2, dtype=np.uint32)
     test_idx = _carve(y, g, float(test_size), int(rng[0]))
     rest = np.setdiff1d(np.arange(len(y)), test_idx, assume_unique=True)
     val_idx = np.zeros(0, dtype=np.int64)
@@ -257,7 +258,7 @@ def expand_to_segments(file_idx: Sequence[int] | np.ndarray, segments_per_file: 
 
 
 def validation_split(y: Any, groups: Any = None, fraction: float = 0.15,
-                     seed: int | None = 0) -> tuple[np.ndarray, np.ndarray]:
+                     random_state: int | None = 0) -> tuple[np.ndarray, np.ndarray]:
     """Carve a validation part from training rows → ``(train_idx, val_idx)`` (sorted, disjoint, covering).
 
     With ``groups``, whole groups go to one side (stratified by class as far as the groups allow); without,
@@ -280,7 +281,7 @@ def validation_split(y: Any, groups: Any = None, fraction: float = 0.15,
         return everything, empty
     _, y_idx, counts = np.unique(y, return_inverse=True, return_counts=True)
     y_idx = y_idx.reshape(-1)
-    rs = None if seed is None else int(seed) % (2**32)
+    rs = None if random_state is None else int(random_state) % (2**32)
     X_dummy = np.zeros((n, 1))
     if groups is not None:
         g = np.asarray(groups).reshape(-1)

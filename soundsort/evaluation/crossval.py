@@ -257,7 +257,8 @@ def learning_curve(
     sizes: list[list[int]] = [[] for _ in fractions]
     train_scores = np.zeros((len(fractions), n_splits))
     val_scores = np.zeros((len(fractions), n_splits))
-    for f, (tr, te) in enumerate(grouped_kfold(y_file[files], groups_file[files], n_splits, seed=random_state)):
+    folds = grouped_kfold(y_file[files], groups_file[files], n_splits, random_state=random_state)
+    for f, (tr, te) in enumerate(folds):
         tr_files, te_files = files[tr], files[te]
         uniq_groups = np.unique(groups_file[tr_files])
         order = rng.permutation(len(uniq_groups))

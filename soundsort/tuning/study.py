@@ -92,7 +92,7 @@ class _Tables:
             raise DatasetError(f"task {task.name!r} needs at least 2 classes, found {sorted(set(classes))}"
                                + (" (the music task needs a 'music' folder and another one)" if task.binary else ""),
                                ", ".join(map(str, self.roots)))
-        grouped_kfold(classes, self.index.groups(), self.space.folds, seed=0)
+        grouped_kfold(classes, self.index.groups(), self.space.folds, random_state=0)
 
     def get(self, featurizer: Any) -> Any:
         from soundsort.cache import canonical_json
