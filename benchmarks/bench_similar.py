@@ -35,7 +35,7 @@ import numpy as np
 
 from common import DATA, emit, machine
 from soundsort.library import EmbedConfig, Library, embed_collection, find_duplicates, similar
-from soundsort.library.store import HNSW_EF_SEARCH, HNSW_M, VectorIndex
+from soundsort.library.vectors import HNSW_EF_SEARCH, HNSW_M, VectorIndex
 
 EF_SEARCH = (64, 128, 256)
 FEATURES = ["yamnet", "musicnn-msd", "yamnet+musicnn-msd", "mfcc"]

@@ -77,3 +77,7 @@ class ModelError(SoundsortError):
 
 class ConfigError(SoundsortError):
     """A parameter value or combination is invalid."""
+
+
+class LibraryError(SoundsortError):
+    """A library folder is missing, damaged, or was built differently from what is asked."""

@@ -31,7 +31,7 @@ from soundsort.library import (
 )
 from soundsort.library import fingerprint as fp
 from soundsort.library.cluster import folder_name
-from soundsort.library.embed import Analyser
+from soundsort.library.analyse import Analyser
 from soundsort.library.store import MANIFEST, _sha256
 from tests.conftest import run_cli
 

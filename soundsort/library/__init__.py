@@ -8,9 +8,12 @@ nothing below it imports it.
 
 from soundsort.library.cluster import Cluster, Clustering, cluster_library, organize_plan, write_html, write_png
 from soundsort.library.duplicates import DuplicateGroup, find_duplicates
-from soundsort.library.embed import DEFAULT_FEATURES, EmbedConfig, EmbedReport, config_for, embed_collection
+from soundsort.errors import LibraryError
+from soundsort.library.config import DEFAULT_FEATURES, EmbedConfig, config_for
+from soundsort.library.embed import EmbedReport, embed_collection
 from soundsort.library.similar import Neighbour, Query, query_for, similar
-from soundsort.library.store import FileEntry, Library, LibraryError, SegmentEntry, VectorIndex
+from soundsort.library.store import FileEntry, Library, SegmentEntry
+from soundsort.library.vectors import VectorIndex
 
 __all__ = [
     "Cluster", "Clustering", "DEFAULT_FEATURES", "DuplicateGroup", "EmbedConfig", "EmbedReport", "FileEntry",

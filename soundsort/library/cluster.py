@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from soundsort.library.store import Library, LibraryError
+from soundsort.errors import LibraryError
+from soundsort.library.store import Library
 
 PCA_DIMS = 50
 #: HDBSCAN's density estimates work on this many principal components (better than 50 on GTZAN: BENCHMARKS.md)

@@ -3,7 +3,7 @@
 A query that is in the library (same content hash) uses its stored vector and is left out of its own
 results; any other file is embedded on the spot with the library's own feature sets (and, for
 ``same_genre``, described with its models). Distance is ``1 - similarity``, the similarity being the
-library's inner product (the mean cosine over its feature sets; see :mod:`soundsort.library.store`), so 0 is
+library's inner product (the mean cosine over its feature sets; see :mod:`soundsort.library.vectors`), so 0 is
 identical and 1 is unrelated.
 
 Filters: ``same_genre`` keeps files whose genre is the query's; ``exclude_artist`` drops files by the
@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from soundsort.cache import content_hash
-from soundsort.library.store import Library, LibraryError
+from soundsort.errors import LibraryError
+from soundsort.library.store import Library
 
 
 @dataclass
@@ -63,7 +64,7 @@ def query_for(library: Library, path: str | os.PathLike[str], *, need_genre: boo
         e = library.files[row]
         return Query(p, library.vectors[row], e.genre, e.artist, row)
     if analyser is None:
-        from soundsort.library.embed import Analyser
+        from soundsort.library.analyse import Analyser
 
         config = dict(library.config)
         config["describe"] = bool(config.get("describe")) and need_genre
