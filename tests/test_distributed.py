@@ -361,3 +361,54 @@ def test_partitions_give_back_the_records(records, fmt):
             expected = [json.loads(json.dumps(r)) for r in records]
         assert got == expected
         assert set(done_inputs(out)) == {storable_path(r["path"]) for r in records}
+
+
+def test_an_input_that_kills_its_worker_every_time_gets_an_error_record(cluster, corpus, local_records, tmp_path):
+    """A poison input: its actor's process is SIGKILLed (as the OOM killer would) each time one starts it,
+    seen in the job's attempt ledger. After two tries it gets an error record, without a third; every input is
+    there once; a rerun skips it like any error record and ``retry_errors`` (``--resume``) tries it again."""
+    from soundsort.distributed.ledger import WORK_DIR, died_reason, read_journal
+    from soundsort.inference.classify import FileResult
+
+    poison = str(_write(tmp_path / "poison" / "lethal.wav", synth_noise(60.0, SR, seed=7)))  # a second's work or more
+    good = corpus["good"][:3]
+    files = [good[0], poison, *good[1:]]
+    out = tmp_path / "out"
+    killed: list[tuple[int, int]] = []  # (attempt, pid) of each kill
+    stop = threading.Event()
+
+    def assassin() -> None:
+        while not stop.is_set():
+            for journal in (out / WORK_DIR).glob("attempts-*.jsonl"):
+                for event in read_journal(journal):
+                    if event["key"] == poison and not event.get("done") and len(killed) < 3 and \
+                            event["pid"] not in {pid for _, pid in killed}:  # at most 3: a failure, not a hang
+                        os.kill(event["pid"], signal.SIGKILL)
+                        killed.append((event["attempt"], event["pid"]))
+            time.sleep(0.02)
+
+    thread = threading.Thread(target=assassin, daemon=True)
+    thread.start()
+    try:
+        summary = classify(files, out, ray_config=RayConfig(num_actors=2))
+    finally:
+        stop.set()
+        thread.join()
+    assert [a for a, _ in killed] == [1, 2] and len({pid for _, pid in killed}) == 2  # two processes, no third try
+    assert (summary.ok, summary.failed) == (3, 1)
+    got = _by_path(read_results(out))  # every input exactly once
+    assert set(got) == set(files)
+    assert got[poison] == FileResult(poison, "error", error=died_reason(poison)).to_dict()
+    assert got[poison]["error"] == (f"{poison}: the worker process classifying it died, 2 times "
+                                    "(a crash in native code, or killed: out of memory?)")
+    for path in good:
+        assert got[path] == local_records[path]
+    assert not (out / WORK_DIR).exists()  # the journal went with the job
+    assert _visible(out) == sorted(p.name for p in partition_files(out))
+    # a rerun skips it like any error record; retry_errors tries it again (nobody kills it now): classified
+    again = classify(files, out, ray_config=RayConfig(num_actors=1))
+    assert (again.skipped, again.ok + again.failed) == (4, 0)
+    retried = classify(files, out, ray_config=RayConfig(num_actors=1, retry_errors=True))
+    assert (retried.skipped, retried.ok, retried.failed) == (3, 1, 0)
+    got = _by_path(read_results(out))
+    assert set(got) == set(files) and got[poison]["status"] == "ok" and got[poison]["duration"] == 60.0

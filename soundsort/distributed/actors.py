@@ -4,7 +4,9 @@ Each actor loads its models once (:class:`~soundsort.inference.classify.Classifi
 takes one file's bytes at a time: it writes them to a temporary file of its own (the decoders want a path;
 the original suffix is kept), runs the local code on it (:func:`soundsort.inference.batch.classify_one`,
 :func:`soundsort.features.extract.featurize_file`) and deletes the file; the temporary path in an error
-message is replaced by the input's own name. An actor's temporary folder is
+message is replaced by the input's own name. Before it starts an input an actor asks the job's attempt
+ledger (:mod:`soundsort.distributed.ledger`); an input on which actors died twice gets an error record
+instead of a third try. An actor's temporary folder is
 ``$TMPDIR/soundsort-ray-<pid>-*``; an actor that finds one whose process is gone (a killed actor's)
 removes it.
 """
@@ -77,9 +79,10 @@ def pack_model(folder: str | os.PathLike[str]) -> dict[str, bytes]:
 class _FileActor:
     """Shared part: a temporary folder per actor, one file's bytes at a time written into it."""
 
-    def __init__(self) -> None:
+    def __init__(self, ledger: Any = None) -> None:
         from threadpoolctl import threadpool_limits
 
+        self.ledger = ledger  # the job's AttemptLedger actor (None: no counting)
         threadpool_limits(1, user_api="blas")  # as classify's workers: one core, no BLAS threads fighting
         _remove_stale_folders()
         self.tmp = Path(tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{os.getpid()}-"))
@@ -92,6 +95,21 @@ class _FileActor:
         target = self.tmp / f"input-{self._n}{suffix}"
         target.write_bytes(blob)
         return target
+
+    def _may_start(self, key: str) -> bool:
+        """Whether to read ``key`` (False: actors died on it :data:`~soundsort.distributed.ledger.MAX_ATTEMPTS`
+        times already). The attempt is in the ledger's journal before this returns."""
+        if self.ledger is None:
+            return True
+        import ray
+
+        from soundsort.distributed.ledger import MAX_ATTEMPTS
+
+        return ray.get(self.ledger.begin.remote(key, os.getpid())) <= MAX_ATTEMPTS
+
+    def _finished(self, key: str) -> None:
+        if self.ledger is not None:
+            self.ledger.finish.remote(key)  # in order before this actor's next begin (same caller)
 
     def __del__(self) -> None:
         tmp = getattr(self, "tmp", None)
@@ -109,8 +127,8 @@ class ClassifyActor(_FileActor):
     """A Ray Data actor: the models loaded once; a batch of files' bytes in, their records (JSON) out."""
 
     def __init__(self, music_model: str | None, genre_model: str | None, config: Any,
-                 bundle: dict[str, dict[str, Any]] | None = None) -> None:
-        super().__init__()
+                 bundle: dict[str, dict[str, Any]] | None = None, ledger: Any = None) -> None:
+        super().__init__(ledger)
         from soundsort.inference.classify import Classifier
 
         shipped = unpack_models(bundle, self.tmp)  # model folders sent by the driver, else the paths given
@@ -118,6 +136,7 @@ class ClassifyActor(_FileActor):
                                      threads=1)
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[str]]:
+        from soundsort.distributed.ledger import died_reason
         from soundsort.inference.batch import classify_one
         from soundsort.inference.classify import FileResult
 
@@ -128,6 +147,8 @@ class ClassifyActor(_FileActor):
                 rec = FileResult(key, "error", error=str(reason)).to_dict()
             elif not readable:  # not a regular readable file here: the classifier says what it is
                 rec = classify_one(self.classifier, key)
+            elif not self._may_start(key):
+                rec = FileResult(key, "error", error=died_reason(key)).to_dict()
             else:
                 tmp = self._temp_file(key, bytes(blob))
                 try:
@@ -137,6 +158,7 @@ class ClassifyActor(_FileActor):
                 rec["path"] = key
                 rec["error"] = _renamed(rec.get("error"), tmp, key)
                 rec["warnings"] = [_renamed(w, tmp, key) for w in rec.get("warnings") or []]
+                self._finished(key)
             keys.append(key)
             records.append(json.dumps(rec))
         return {"key": keys, "record": records}
@@ -150,8 +172,8 @@ class FeatureActor(_FileActor):
     as ``{relative path: bytes}`` for the driver to store in the real cache, byte for byte.
     """
 
-    def __init__(self, features: str, feature_params: dict[str, Any]) -> None:
-        super().__init__()
+    def __init__(self, features: str, feature_params: dict[str, Any], ledger: Any = None) -> None:
+        super().__init__(ledger)
         from soundsort.features.registry import get_featurizer
 
         self.featurizer = get_featurizer(features, **feature_params)
@@ -160,6 +182,7 @@ class FeatureActor(_FileActor):
         import pickle
 
         from soundsort.cache import FeatureCache
+        from soundsort.distributed.ledger import died_reason
         from soundsort.errors import SoundsortError
         from soundsort.features.extract import featurize_file
 
@@ -170,6 +193,10 @@ class FeatureActor(_FileActor):
             if reason or not readable:
                 entries.append(b"")
                 errors.append(str(reason) if reason else f"{display_path(key)}: not a readable file")
+                continue
+            if not self._may_start(key):
+                entries.append(b"")
+                errors.append(died_reason(key, "featurizing"))
                 continue
             tmp = self._temp_file(key, bytes(blob))
             cache_dir = self.tmp / "cache"
@@ -187,4 +214,5 @@ class FeatureActor(_FileActor):
             finally:
                 tmp.unlink(missing_ok=True)
                 shutil.rmtree(cache_dir, ignore_errors=True)
+            self._finished(key)
         return {"key": keys, "entries": entries, "error": errors}

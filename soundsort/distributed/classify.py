@@ -9,7 +9,9 @@ local ``classify``'s → the driver, which writes the records into ``OUT`` in pa
 Exactly once: the driver keeps the set of inputs already written (read back from ``OUT`` at the start)
 and writes a record only for an input not in it; an actor that dies (a killed process, a node lost) is
 restarted by Ray and its unfinished files are retried (Ray Data's actor-pool defaults: restarts and task
-retries without limit), and a record that comes twice is dropped. A partition is renamed into place
+retries without limit), and a record that comes twice is dropped. An input on which the actor died twice
+(a crash in a decoder's native code, an out-of-memory kill) gets an error record instead of a third try:
+the job's attempt ledger (:mod:`soundsort.distributed.ledger`) counts the tries. A partition is renamed into place
 whole, so a killed driver loses only the records not yet written, which a rerun classifies: a rerun
 skips every input already in ``OUT`` (``retry_errors``: error records are dropped first and tried again).
 """
@@ -25,6 +27,7 @@ from typing import Any
 
 from soundsort.distributed.cluster import cluster_cpus, connected, quiet_data_context, require_ray
 from soundsort.distributed.inputs import check_local_output, expand_inputs
+from soundsort.distributed.ledger import journal_path, start_ledger, stop_ledger
 from soundsort.distributed.output import (FolderLock, PartitionWriter, clear, done_inputs, drop_errors,
                                           remove_stale_parts, storable_path)
 from soundsort.errors import ConfigError
@@ -106,6 +109,17 @@ def _ship(folder: str | os.PathLike[str] | None) -> dict[str, Any] | None:
     return None if folder is None else {"name": Path(folder).name, "files": pack_model(folder)}
 
 
+def is_client(ray: Any, address: str | None) -> bool:
+    """Whether this driver reaches the cluster through the Ray Client (``ray://``: its files are not there)."""
+    address = address if address is not None else os.environ.get("RAY_ADDRESS")
+    if address and address.startswith("ray://"):
+        return True
+    try:
+        return bool(ray.util.client.ray.is_connected())
+    except AttributeError:
+        return False
+
+
 def run_pipeline(ray: Any, keys: Sequence[str], actor: type, ctor_kwargs: dict[str, Any], n_actors: int,
                  files_per_block: int | None = None) -> Any:
     """The streaming Ray Data pipeline over ``keys``: read the bytes, then ``actor`` (a pool of ``n_actors``)."""
@@ -156,7 +170,11 @@ def classify(inputs: Sequence[str | os.PathLike[str]], output: str | os.PathLike
         seen: set[str] = set()
         with connected(ray_config.address, num_cpus=ray_config.num_cpus) as ray:
             n_actors = max(1, min(ray_config.num_actors or cluster_cpus(ray), len(todo)))
-            ds = run_pipeline(ray, todo, ClassifyActor, ctor, n_actors, ray_config.files_per_block)
+            # the journal beside the output, on the driver's node (a Ray Client driver's folder is not there)
+            journal = None if is_client(ray, ray_config.address) else journal_path(out, writer.run)
+            ledger = start_ledger(ray, journal)
+            ds = run_pipeline(ray, todo, ClassifyActor, {**ctor, "ledger": ledger}, n_actors,
+                              ray_config.files_per_block)
             try:
                 for row in ds.iter_rows():
                     key = str(row["key"])
@@ -176,6 +194,7 @@ def classify(inputs: Sequence[str | os.PathLike[str]], output: str | os.PathLike
             finally:
                 writer.close()
                 summary.partitions = list(writer.written)
+                stop_ledger(ray, ledger, journal)
         missing = set(todo) - seen
         if missing:  # Ray Data ended without an answer for some input: never silently
             raise ConfigError(f"the cluster job ended without a record for {len(missing)} of {len(todo)} inputs "

@@ -21,6 +21,7 @@ from typing import Any
 from soundsort.atomic import atomic_open
 from soundsort.distributed.classify import RayConfig, run_pipeline
 from soundsort.distributed.cluster import cluster_cpus, connected, require_ray
+from soundsort.distributed.ledger import start_ledger, stop_ledger
 
 
 @dataclass
@@ -75,23 +76,27 @@ def featurize(paths: Sequence[str | os.PathLike[str]], features: str, feature_pa
     root = Path(cache.root)
     with connected(ray_config.address, num_cpus=ray_config.num_cpus) as ray:
         n_actors = max(1, min(ray_config.num_actors or cluster_cpus(ray), len(todo)))
-        ds = run_pipeline(ray, todo, FeatureActor, {"features": features, "feature_params": feature_params},
-                          n_actors, ray_config.files_per_block)
+        ledger = start_ledger(ray, None)  # counts in memory: a featurization has no output folder
+        ds = run_pipeline(ray, todo, FeatureActor, {"features": features, "feature_params": feature_params,
+                                                    "ledger": ledger}, n_actors, ray_config.files_per_block)
         seen: set[str] = set()
-        for row in ds.iter_rows():
-            key = str(row["key"])
-            if key in seen:
-                continue
-            seen.add(key)
-            if row["error"]:
-                summary.failed.append((key, str(row["error"])))
-            else:
-                for rel, blob in pickle.loads(row["entries"]).items():
-                    with atomic_open(root / rel, "wb") as fh:
-                        fh.write(blob)
-                summary.computed += 1
-            if progress is not None:
-                progress(len(seen), len(todo), key)
+        try:
+            for row in ds.iter_rows():
+                key = str(row["key"])
+                if key in seen:
+                    continue
+                seen.add(key)
+                if row["error"]:
+                    summary.failed.append((key, str(row["error"])))
+                else:
+                    for rel, blob in pickle.loads(row["entries"]).items():
+                        with atomic_open(root / rel, "wb") as fh:
+                            fh.write(blob)
+                    summary.computed += 1
+                if progress is not None:
+                    progress(len(seen), len(todo), key)
+        finally:
+            stop_ledger(ray, ledger, None)
     return summary
 
 
