@@ -1,7 +1,7 @@
 """Classify and featurize on a real local Ray cluster (issue 14): same records as the local classify, bad
 inputs as error records, a worker killed mid-run, exactly once, resumable, atomic partitions.
 
-One cluster (``ray.init(num_cpus=2)`` on loopback) is shared by the module; it lives in a temporary folder
+One cluster (``ray.init(num_cpus=2)``, bound to loopback only) is shared by the module; it lives in a temporary folder
 of its own and picks free ports, so two pytest-xdist workers each run their own side by side.
 """
 
@@ -22,7 +22,19 @@ import soundfile as sf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'soundsort[ray]'")
+# On Linux Ray binds the address of the default route even when told 127.0.0.1 (ray.init(_node_ip_address=...)
+# resolves a loopback address away); read when ray is imported, this makes the test cluster loopback only
+LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+_saved = {k: os.environ.get(k) for k in LOOPBACK_ENV}
+os.environ.update(LOOPBACK_ENV)
+try:
+    ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'soundsort[ray]'")
+finally:
+    for _k, _v in _saved.items():
+        if _v is None:
+            os.environ.pop(_k, None)
+        else:
+            os.environ[_k] = _v
 
 from soundsort.distributed import RayConfig, classify, featurize, read_results  # noqa: E402
 from soundsort.distributed.output import arrow_schema, partition_files  # noqa: E402
@@ -43,6 +55,19 @@ def cluster():
     finally:
         ray.shutdown()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def test_the_test_cluster_is_on_loopback(cluster):
+    import subprocess
+
+    assert [n["NodeManagerAddress"] for n in ray.nodes()] == ["127.0.0.1"]
+    assert ray.get(ray.remote(lambda: ray.util.get_node_ip_address()).remote()) == "127.0.0.1"
+    # every socket this cluster's processes listen on is a loopback one
+    pids = _descendants(os.getpid()) | {os.getpid()}
+    listening = [line.split()[3].rsplit(":", 1)[0] for line in
+                 subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True, check=True).stdout.splitlines()
+                 if any(f"pid={pid}," in line for pid in pids)]
+    assert listening and set(listening) <= {"127.0.0.1", "[::ffff:127.0.0.1]", "[::1]"}, listening
 
 
 def _write(path: Path, y: np.ndarray) -> Path:

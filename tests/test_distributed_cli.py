@@ -13,6 +13,9 @@ import pytest
 
 from tests.conftest import run_cli
 
+#: the local Ray each command starts binds loopback only (see tests/test_distributed.py)
+LOOPBACK = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+
 # a Python without Ray: every import of ray fails, as where the extra is not installed
 NO_RAY = """
 import sys
@@ -59,7 +62,8 @@ def test_classify_and_train_on_ray(tmp_path, example_data):
     bad = tmp_path / "broken.wav"
     bad.write_bytes(b"RIFF....WAVEfmt not really")
     files = sorted(str(p) for p in (example_data / "music").glob("*.flac"))[:3]
-    proc = run_cli("classify", *files, str(bad), "--engine", "ray", "--num-actors", "2", "-o", str(out))
+    proc = run_cli("classify", *files, str(bad), "--engine", "ray", "--num-actors", "2", "-o", str(out),
+                   env=LOOPBACK)
     assert proc.returncode == 1, proc.stderr  # one input failed
     assert f"soundsort: {bad}: " in proc.stderr and "1 of 4 inputs failed" in proc.stderr
     assert re.fullmatch(rf"3 ok, 1 failed: \d new partition\(s\) in {re.escape(str(out))}", proc.stdout.strip())
@@ -69,9 +73,9 @@ def test_classify_and_train_on_ray(tmp_path, example_data):
     got = {r["path"]: r for r in read_results(out)}
     assert {p: got[p] for p in files} == expected and got[str(bad)]["status"] == "error"
     # a rerun: nothing to do; --resume: the failed input is tried again (and is there once)
-    again = run_cli("classify", *files, str(bad), "--engine", "ray", "-o", str(out))
+    again = run_cli("classify", *files, str(bad), "--engine", "ray", "-o", str(out), env=LOOPBACK)
     assert again.returncode == 0 and "resuming: 4 of 4 inputs already in" in again.stderr
-    retried = run_cli("classify", *files, str(bad), "--engine", "ray", "-o", str(out), "--resume")
+    retried = run_cli("classify", *files, str(bad), "--engine", "ray", "-o", str(out), "--resume", env=LOOPBACK)
     assert retried.returncode == 1 and retried.stdout.startswith("0 ok, 1 failed")
     assert sorted(r["path"] for r in read_results(out)) == sorted(files + [str(bad)])
 
@@ -81,13 +85,13 @@ def test_classify_and_train_on_ray(tmp_path, example_data):
     model = tmp_path / "model"
     proc = run_cli("train", str(data), "--engine", "ray", "--num-actors", "2", "--features", "handcrafted",
                    "--folds", "2", "--no-learning-curve", "--no-embedding-map", "--no-profile", "-o", str(model),
-                   "--runs", str(tmp_path / "runs"))
+                   "--runs", str(tmp_path / "runs"), env=LOOPBACK)
     assert proc.returncode == 0, proc.stderr
     assert f"ray: handcrafted: {n_files} files featurized on the cluster, 0 already cached" in proc.stderr
     assert (model / "model.json").exists()
     # the same again: everything is in the cache already, nothing is sent to the cluster
     proc = run_cli("train", str(data), "--engine", "ray", "--features", "handcrafted", "--folds", "2",
                    "--no-learning-curve", "--no-embedding-map", "--no-profile", "-o", str(tmp_path / "model2"),
-                   "--runs", str(tmp_path / "runs"))
+                   "--runs", str(tmp_path / "runs"), env=LOOPBACK)
     assert proc.returncode == 0, proc.stderr
     assert f"ray: handcrafted: 0 files featurized on the cluster, {n_files} already cached" in proc.stderr
