@@ -54,8 +54,10 @@ def test_usage_errors(tmp_path, example_data, args, says):
     assert proc.returncode == 2 and says in proc.stderr, proc.stderr
 
 
-def test_classify_and_train_on_ray(tmp_path, example_data):
+def test_classify_and_train_on_ray(tmp_path, example_data, monkeypatch):
     pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'soundsort[ray]'")
+    # a cache of its own: the worker's shared one may already hold these files' features from other tests
+    monkeypatch.setenv("SOUNDSORT_CACHE_DIR", str(tmp_path / "cache"))
     from soundsort.distributed import read_results
 
     out = tmp_path / "out"
