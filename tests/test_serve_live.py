@@ -13,7 +13,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -23,6 +22,7 @@ pytest.importorskip("fastapi")
 httpx = pytest.importorskip("httpx")
 
 from soundsort.examples import make_mixed_recording  # noqa: E402
+from tests.serving import start_serve  # noqa: E402
 
 READ_TIMEOUT = 3.0  # seconds the server waits for a silent uploading client (--read-timeout)
 
@@ -40,27 +40,9 @@ def _children(pid: int) -> list[int]:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory):
     """``soundsort serve --port 0 --workers 1``: its address, once it says it is ready."""
-    proc = subprocess.Popen([sys.executable, "-m", "soundsort", "serve", "--port", "0", "--workers", "1",
-                             "--read-timeout", str(READ_TIMEOUT), "--max-upload", "5MB"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    lines: list[str] = []
-    ready = threading.Event()
-    url: list[str] = []
-
-    def read() -> None:
-        for line in proc.stderr:
-            lines.append(line)
-            m = re.search(r"ready at (http://\S+/)", line)
-            if m:
-                url.append(m.group(1))
-                ready.set()
-
-    threading.Thread(target=read, daemon=True).start()
-    if not ready.wait(180):
-        proc.kill()
-        pytest.fail("soundsort serve did not say it was ready:\n" + "".join(lines))
+    proc, url = start_serve("--workers", "1", "--read-timeout", str(READ_TIMEOUT), "--max-upload", "5MB")
     try:
-        yield url[0], proc
+        yield url, proc
     finally:
         workers = _children(proc.pid)
         proc.send_signal(signal.SIGINT)

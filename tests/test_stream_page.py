@@ -4,11 +4,9 @@ and the page draws its segments as they come; the microphone button streams chro
 from __future__ import annotations
 
 import functools
-import re
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -18,6 +16,7 @@ import pytest
 import soundfile as sf
 
 from soundsort.examples import synth_music, synth_noise
+from tests.serving import start_serve
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
@@ -25,24 +24,9 @@ DRIVER = shutil.which("chromedriver")
 
 @pytest.fixture(scope="module")
 def serve():
-    proc = subprocess.Popen([sys.executable, "-m", "soundsort", "serve", "--port", "0", "--workers", "1"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    url: list[str] = []
-    ready = threading.Event()
-
-    def read() -> None:
-        for line in proc.stderr:
-            m = re.search(r"ready at (http://\S+/)", line)
-            if m:
-                url.append(m.group(1))
-                ready.set()
-
-    threading.Thread(target=read, daemon=True).start()
-    if not ready.wait(180):
-        proc.kill()
-        pytest.fail("soundsort serve did not say it was ready")
+    proc, url = start_serve("--workers", "1")
     try:
-        yield url[0]
+        yield url
     finally:
         proc.send_signal(signal.SIGINT)
         try:
