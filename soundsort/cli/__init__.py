@@ -11,6 +11,8 @@ one module per group of commands, each registering its commands on ``app`` when 
 - :mod:`~soundsort.cli.library`: ``embed``, ``similar``, ``cluster``, ``duplicates``
 - :mod:`~soundsort.cli.components`: ``list``, ``config``, ``demo``
 - :mod:`~soundsort.cli.tune`: ``tune``
+- :mod:`~soundsort.cli.serve`: ``serve``; :mod:`~soundsort.cli.stream`: ``stream``
+- :mod:`~soundsort.cli.ray_engine`: ``classify`` / ``train --engine ray`` (no command of its own)
 
 Adding a command (e.g. ``soundsort serve`` in ``soundsort/cli/serve.py``) is one new module and one import line:
 
