@@ -8,7 +8,7 @@ drift), after one untimed read of every file (page cache), in this process, thro
 (:func:`soundsort.inference.batch.run_batch` with 2 jobs; :func:`soundsort.distributed.classify`, which starts
 a local Ray of 2 CPUs and stops it after, as ``soundsort classify --engine ray`` does). "total" is the wall time
 from the call to the last record (Ray's start, the actors' model loads included); "steady" the rate between the
-first and the last record. Actor memory is sampled from /proc every 0.2 s (resident set and proportional set:
+first and the last record (for Ray an overstatement: an actor hands back a whole block of files at once). Actor memory is sampled from /proc every 0.2 s (resident set and proportional set:
 the actors share the read-only pages of the libraries). The machine's load average is printed before and after:
 on a shared machine the figures are only as good as the quiet they were measured in.
 """
@@ -136,7 +136,7 @@ def run_ray(paths: list[str], actors: int) -> dict:
                          on_result=lambda r: stamps.append(time.perf_counter()))
             own = time.process_time() - own
         res = _timing(f"ray, {actors} actor{'s' if actors > 1 else ''}", t0, stamps, s.ok, s.failed)
-        # actors; everything else: this driver, Ray's own processes (GCS, raylet, agents) and the read tasks
+        # actors; everything else: this driver, Ray's own processes (GCS, raylet, agents), the attempt ledger and Ray Data's helper actors
         res.update(rss=procs.rss, pss=procs.pss, processes=len(procs.actors), cpu=procs.actor_cpu(),
                    overhead_cpu=own + procs.other_cpu())
         return res
@@ -187,8 +187,8 @@ def main() -> None:
     local_cpu = (results[0]["cpu"] + results[-1]["cpu"]) / 2 / len(paths)
     mem = max(one.get("rss", 0), two.get("rss", 0))
     doc += ["", f"An actor spends {cpu_file:.3f} CPU s per 30 s file (the local processes {local_cpu:.3f}): on a core "
-            f"of its own {per_core:.2f} files/s, {per_core * 30:.0f}x real time. Ray's own processes, the driver and the "
-            f"read tasks add {two['overhead_cpu'] / two['n']:.3f} CPU s per file here. Peak actor memory {mem:.0f} MiB "
+            f"of its own {per_core:.2f} files/s, {per_core * 30:.0f}x real time. Ray's own processes, the driver, the "
+            f"ledger and Ray Data's helper actors add {two['overhead_cpu'] / two['n']:.3f} CPU s per file here. Peak actor memory {mem:.0f} MiB "
             "resident.", "",
             "Hours for 1,000,000 tracks of 30 s with one actor per core, from the CPU seconds per file above "
             "(wall = CPU: an actor on a core of its own), less one core per node for Ray and the driver:", "",

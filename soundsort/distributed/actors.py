@@ -1,9 +1,12 @@
-"""What runs on the cluster: the Ray Data read step, and the actors that hold loaded models.
+"""What runs on the cluster: the actors that hold loaded models and read and process their own inputs.
 
 Each actor loads its models once (:class:`~soundsort.inference.classify.Classifier`, or a featurizer), then
-takes one file's bytes at a time: it writes them to a temporary file of its own (the decoders want a path;
-the original suffix is kept), runs the local code on it (:func:`soundsort.inference.batch.classify_one`,
-:func:`soundsort.features.extract.featurize_file`) and deletes the file; the temporary path in an error
+takes a block of input keys per call (Ray Data hands it no bytes: reading in the actor saves a pipeline
+stage of read tasks and a copy through the object store). A classify actor classifies a local path where it
+is (:func:`soundsort.inference.batch.classify_one`, exactly the local ``classify``); a URI's bytes (and, for
+featurizing, any input's) are written to a temporary file of its own (the decoders want a path; the original
+suffix is kept), processed (:func:`~soundsort.inference.batch.classify_one`,
+:func:`soundsort.features.extract.featurize_file`) and deleted; the temporary path in an error
 message is replaced by the input's own name. Before it starts an input an actor asks the job's attempt
 ledger (:mod:`soundsort.distributed.ledger`); an input on which actors died twice gets an error record
 instead of a third try. An actor's temporary folder is
@@ -20,7 +23,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from soundsort.atomic import pid_alive
 from soundsort.errors import display_path
@@ -28,21 +30,16 @@ from soundsort.errors import display_path
 _TMP_PREFIX = "soundsort-ray-"
 
 
-def read_batch(batch: dict[str, np.ndarray]) -> dict[str, Any]:
-    """Ray Data step: the bytes of each ``key``; ``readable`` False where there are none (then ``read_error``
-    is the reason for a URI, "" for a local path that is no regular file: the classifier names what it is).
+def fetch(key: str) -> tuple[Path | str | None, bytes | None, str | None]:
+    """What an actor classifies for ``key``: ``(key, None, None)`` for a local path (read where it is, as the
+    local ``classify`` reads it: a path that is no regular readable file gets the classifier's own error);
+    ``(None, bytes, None)`` for a URI read whole; ``(None, None, reason)`` for a URI that cannot be read."""
+    from soundsort.distributed.inputs import is_uri, read_key
 
-    No column holds nulls (Arrow would hand them on as NaN)."""
-    from soundsort.distributed.inputs import read_key
-
-    keys = [str(k) for k in batch["key"]]
-    data, readable, reasons = [], [], []
-    for key in keys:
-        blob, reason = read_key(key)
-        data.append(blob if blob is not None else b"")
-        readable.append(blob is not None)
-        reasons.append(reason or "")
-    return {"key": keys, "data": data, "readable": np.array(readable, dtype=bool), "read_error": reasons}
+    if not is_uri(key):
+        return key, None, None
+    blob, reason = read_key(key)
+    return None, blob, reason
 
 
 def _remove_stale_folders() -> None:
@@ -124,7 +121,7 @@ def _renamed(text: str | None, tmp: Path, key: str) -> str | None:
 
 
 class ClassifyActor(_FileActor):
-    """A Ray Data actor: the models loaded once; a batch of files' bytes in, their records (JSON) out."""
+    """A Ray Data actor: the models loaded once; a batch of input keys in, their records (JSON) out."""
 
     def __init__(self, music_model: str | None, genre_model: str | None, config: Any,
                  bundle: dict[str, dict[str, Any]] | None = None, ledger: Any = None) -> None:
@@ -140,17 +137,20 @@ class ClassifyActor(_FileActor):
         from soundsort.inference.batch import classify_one
         from soundsort.inference.classify import FileResult
 
-        keys, records = [], []
-        for key, blob, readable, reason in zip(batch["key"], batch["data"], batch["readable"], batch["read_error"]):
-            key = str(key)
-            if reason:
-                rec = FileResult(key, "error", error=str(reason)).to_dict()
-            elif not readable:  # not a regular readable file here: the classifier says what it is
-                rec = classify_one(self.classifier, key)
-            elif not self._may_start(key):
+        keys = [str(k) for k in batch["key"]]
+        records = []
+        for key in keys:
+            if not self._may_start(key):  # per file: a kill counts against the one input it was on
                 rec = FileResult(key, "error", error=died_reason(key)).to_dict()
+                records.append(json.dumps(rec))
+                continue
+            local, blob, reason = fetch(key)
+            if reason:
+                rec = FileResult(key, "error", error=reason).to_dict()
+            elif local is not None:  # a local path: classified where it is, exactly as the local classify does
+                rec = classify_one(self.classifier, key)
             else:
-                tmp = self._temp_file(key, bytes(blob))
+                tmp = self._temp_file(key, blob or b"")
                 try:
                     rec = classify_one(self.classifier, str(tmp))
                 finally:
@@ -158,14 +158,13 @@ class ClassifyActor(_FileActor):
                 rec["path"] = key
                 rec["error"] = _renamed(rec.get("error"), tmp, key)
                 rec["warnings"] = [_renamed(w, tmp, key) for w in rec.get("warnings") or []]
-                self._finished(key)
-            keys.append(key)
+            self._finished(key)
             records.append(json.dumps(rec))
         return {"key": keys, "record": records}
 
 
 class FeatureActor(_FileActor):
-    """A Ray Data actor: a featurizer built once; a batch of files' bytes in, their cache entries out.
+    """A Ray Data actor: a featurizer built once; a batch of input keys in, their cache entries out.
 
     Each file is featurized with :func:`~soundsort.features.extract.featurize_file` into a feature cache
     of the actor's own (empty) folder; the entries it wrote (one, or one per member of a combination) go back
@@ -182,21 +181,24 @@ class FeatureActor(_FileActor):
         import pickle
 
         from soundsort.cache import FeatureCache
+        from soundsort.distributed.inputs import read_key
         from soundsort.distributed.ledger import died_reason
         from soundsort.errors import SoundsortError
         from soundsort.features.extract import featurize_file
 
         keys, entries, errors = [], [], []
-        for key, blob, readable, reason in zip(batch["key"], batch["data"], batch["readable"], batch["read_error"]):
+        for key in batch["key"]:
             key = str(key)
             keys.append(key)
-            if reason or not readable:
-                entries.append(b"")
-                errors.append(str(reason) if reason else f"{display_path(key)}: not a readable file")
-                continue
             if not self._may_start(key):
                 entries.append(b"")
                 errors.append(died_reason(key, "featurizing"))
+                continue
+            blob, reason = read_key(key)
+            if blob is None:
+                entries.append(b"")
+                errors.append(reason or f"{display_path(key)}: not a readable file")
+                self._finished(key)
                 continue
             tmp = self._temp_file(key, bytes(blob))
             cache_dir = self.tmp / "cache"

@@ -1,9 +1,9 @@
 """``soundsort classify --engine ray``: classify a catalogue on a Ray cluster into Parquet / JSONL partitions.
 
-The pipeline (Ray Data, streaming): the input keys → a read step that fetches each file's bytes (tasks,
-no CPU reserved: it waits on I/O) → a pool of :class:`~soundsort.distributed.actors.ClassifyActor` (one CPU
-each, one per cluster CPU by default) that hold the models and make one record per file, exactly the
-local ``classify``'s → the driver, which writes the records into ``OUT`` in partitions
+The pipeline (Ray Data, streaming): the input keys, in blocks of several files (about 4 blocks per actor,
+at most 64 files a block) → a pool of :class:`~soundsort.distributed.actors.ClassifyActor` (one CPU
+each, one per cluster CPU by default) that hold the models, read each input themselves (a local path where
+it is, a URI's bytes) and make one record per file, exactly the local ``classify``'s → the driver, which writes the records into ``OUT`` in partitions
 (:mod:`soundsort.distributed.output`).
 
 Exactly once: the driver keeps the set of inputs already written (read back from ``OUT`` at the start)
@@ -48,8 +48,8 @@ class RayConfig:
     #: records per partition, at most; a partition is also written every ``flush_seconds``
     partition_rows: int = 1000
     flush_seconds: float = 30.0
-    #: files per Ray Data block (the unit a dead actor's retry repeats); None: 1 up to 10,000 files, then
-    #: enough for about 8 blocks per actor, at most 16
+    #: files per Ray Data block (one read task, one actor call, and the unit a dead actor's retry repeats);
+    #: None: about 4 blocks per actor (so every actor stays busy to the end), 1 to 64 files a block
     files_per_block: int | None = None
     #: drop the error records in OUT and try those inputs again
     retry_errors: bool = False
@@ -78,7 +78,7 @@ ProgressFn = Callable[[int, int, str], None]
 def blocks_for(n_files: int, n_actors: int, files_per_block: int | None) -> int:
     """How many Ray Data blocks ``n_files`` inputs are cut into."""
     if files_per_block is None:
-        files_per_block = 1 if n_files <= 10_000 else max(1, min(16, n_files // (8 * max(1, n_actors))))
+        files_per_block = max(1, min(64, n_files // (4 * max(1, n_actors))))
     return max(1, -(-n_files // max(1, files_per_block)))
 
 
@@ -122,17 +122,13 @@ def is_client(ray: Any, address: str | None) -> bool:
 
 def run_pipeline(ray: Any, keys: Sequence[str], actor: type, ctor_kwargs: dict[str, Any], n_actors: int,
                  files_per_block: int | None = None) -> Any:
-    """The streaming Ray Data pipeline over ``keys``: read the bytes, then ``actor`` (a pool of ``n_actors``)."""
-    from soundsort.distributed.actors import read_batch
-
+    """The streaming Ray Data pipeline over ``keys``: blocks of keys to ``actor`` (a pool of ``n_actors``)."""
     quiet_data_context(ray)
     ds = ray.data.from_items([{"key": k} for k in keys],
                              override_num_blocks=blocks_for(len(keys), n_actors, files_per_block))
-    # reading waits on I/O: no CPU reserved (the actors hold them all), as many tasks at a time as actors (each
-    # task is a worker process: on a small machine more would only cost start-ups)
-    ds = ds.map_batches(read_batch, batch_size=None, batch_format="numpy", num_cpus=0,
-                        compute=ray.data.TaskPoolStrategy(size=max(1, n_actors)))
-    return ds.map_batches(actor, fn_constructor_kwargs=ctor_kwargs, batch_size=1, batch_format="numpy",
+    # the actors read their own inputs (a local path where it is, a URI's bytes): no read tasks, no bytes
+    # through the object store; one actor call per block: Ray's per-call bookkeeping once for all its files
+    return ds.map_batches(actor, fn_constructor_kwargs=ctor_kwargs, batch_size=None, batch_format="numpy",
                           compute=ray.data.ActorPoolStrategy(size=n_actors), num_cpus=1)
 
 

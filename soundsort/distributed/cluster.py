@@ -45,6 +45,9 @@ def connected(address: str | None = None, *, num_cpus: int | None = None) -> Ite
         kwargs["address"] = address
     elif not os.environ.get("RAY_ADDRESS"):  # a local Ray for this job: no dashboard
         kwargs["include_dashboard"] = False
+        # no idle worker processes started ahead: the actors and the ledger get processes of their own, so
+        # prestarted ones would only cost their start-up (about 1.3 CPU s each) on the job's cores
+        kwargs["_system_config"] = {"enable_worker_prestart": False, "prestart_worker_first_driver": False}
         if num_cpus is not None:
             kwargs["num_cpus"] = num_cpus
     # the workers import soundsort from the same installation as this process (a cluster's image)
