@@ -23,7 +23,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-
 from soundsort.atomic import pid_alive
 from soundsort.errors import display_path
 
