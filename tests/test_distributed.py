@@ -437,3 +437,16 @@ def test_an_input_that_kills_its_worker_every_time_gets_an_error_record(cluster,
     assert (retried.skipped, retried.ok, retried.failed) == (3, 1, 0)
     got = _by_path(read_results(out))
     assert set(got) == set(files) and got[poison]["status"] == "ok" and got[poison]["duration"] == 60.0
+
+
+@given(st.integers(1, 2_000_000), st.integers(1, 4000))
+def test_blocks_keep_every_actor_busy_and_stay_small(n_files, n_actors):
+    """The default cut: at most 64 files a block (a killed actor repeats little), and at least 4 blocks per
+    actor wherever there are files enough (none idle at the end), never an empty block."""
+    from soundsort.distributed.classify import blocks_for
+
+    blocks = blocks_for(n_files, n_actors, None)
+    assert 1 <= blocks <= n_files
+    assert -(-n_files // blocks) <= 64
+    assert blocks >= min(n_files, 4 * n_actors, -(-n_files // 64))
+    assert blocks_for(n_files, n_actors, 7) == -(-n_files // 7)  # an explicit size is kept
