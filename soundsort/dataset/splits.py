@@ -199,8 +199,12 @@ def _carve(y: np.ndarray, g: np.ndarray, frac: float, random_state: int, max_fol
         y = np.zeros_like(y)
         largest = len(y)
     k, n = _fraction_as_folds(frac, min(max_folds, n_groups, largest))
-    folds = _kfold(y, g, n, random_state, True)
-    return np.sort(np.concatenate([te for _, te in folds[:k]]))
+    folds = [te for _, te in _kfold(y, g, n, random_state, True)]
+    # the k folds, taken cyclically from the first, that see the most labels (a greedy stratified fold
+    # may miss a label another fold holds); the first such run keeps the common case as it was
+    runs = [np.concatenate([folds[(i + j) % n] for j in range(k)]) for i in range(n)]
+    best = max(range(n), key=lambda i: (len(np.unique(y[runs[i]])), -i))
+    return np.sort(runs[best])
 
 
 def grouped_train_val_test_split(
