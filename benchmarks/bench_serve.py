@@ -80,8 +80,9 @@ def cli_batch(clips: list[Path], workers: int, tmp: Path) -> tuple[float, dict[s
     return audio / wall, records
 
 
-def start_server(workers: int) -> tuple[subprocess.Popen, str]:
+def start_server(workers: int, threads: int = 0) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen([sys.executable, "-m", "soundsort", "serve", "--port", "0", "--workers", str(workers),
+                             "--worker-threads", str(threads),
                              "--max-queue", "1024", "--max-upload", "20MB"], stderr=subprocess.PIPE, text=True)
     found: list[str] = []
     ready = threading.Event()
@@ -189,6 +190,8 @@ def main() -> None:
     ap.add_argument("--clips", type=int, default=40, help="distinct 30 s clips")
     ap.add_argument("--cli-files", type=int, default=80, help="files in each CLI batch run")
     ap.add_argument("--workers", type=int, default=0, help="server workers and CLI -j (0: one per core)")
+    ap.add_argument("--worker-threads", type=int, default=0,
+                    help="the server's --worker-threads (0: its default)")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
     workers = args.workers or os.cpu_count() or 1
@@ -212,7 +215,7 @@ def main() -> None:
         for name, rec in cli_records.items():
             expected[name.split("-", 1)[1]] = rec
         data = {c.name: c.read_bytes() for c in clips}
-        proc, url = start_server(workers)
+        proc, url = start_server(workers, args.worker_threads)
         try:
             ok0 = files_ok(url)
             rss: list[int] = []
@@ -237,7 +240,7 @@ def main() -> None:
     rss_last = statistics.mean(rss[-100:]) / 2**20 if rss else float("nan")
     now = dt.datetime.now(dt.timezone.utc)
     doc = [f"### soundsort serve under load ({now.date()})", "",
-           f"Command: `python benchmarks/bench_serve.py --requests {args.requests} --workers {args.workers}`; "
+           f"Command: `python benchmarks/bench_serve.py --requests {args.requests} --workers {args.workers} --worker-threads {args.worker_threads}`; "
            f"date: {now.isoformat(timespec='seconds')}; machine: {machine()}; "
            f"server: {workers} worker processes; CLI: `soundsort classify FILES -f jsonl -o OUT -j {workers}` "
            f"on {args.cli_files} files; load average (1 min) {load_before[0]:.2f} before, {load_after[0]:.2f} "

@@ -382,3 +382,39 @@ def test_sniff_names_a_kind_or_a_reason(head: bytes) -> None:
     assert (kind is None) != (reason is None)
     if head[:4] == b"fLaC":
         assert kind == "flac"
+
+
+def test_the_listening_socket_gives_connections_without_nagle() -> None:
+    """asyncio sets TCP_NODELAY only on connections of a socket whose proto says TCP; with Nagle on, every
+    keep-alive answer written as headers then body waited for the client's delayed ACK (~40 ms)."""
+    import asyncio
+    import socket
+
+    from soundsort.errors import ConfigError
+    from soundsort.serve import listen_socket
+
+    async def accept_one() -> int:
+        sock = listen_socket("127.0.0.1", 0)
+        seen: list[int] = []
+
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            conn = writer.get_extra_info("socket")
+            seen.append(conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        server = await asyncio.start_server(handle, sock=sock)
+        async with server:
+            _, writer = await asyncio.open_connection(*sock.getsockname()[:2])
+            for _ in range(100):
+                if seen:
+                    break
+                await asyncio.sleep(0.01)
+            writer.close()
+        return seen[0]
+
+    assert asyncio.run(accept_one()) != 0
+    taken = listen_socket("127.0.0.1", 0)  # listening: a second socket cannot bind there, SO_REUSEADDR or not
+    port = taken.getsockname()[1]
+    with pytest.raises(ConfigError, match=rf"cannot listen on 127\.0\.0\.1:{port} \("):
+        listen_socket("127.0.0.1", port)
+    taken.close()

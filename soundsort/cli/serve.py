@@ -20,6 +20,8 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on (0: any free port; the ready line names it).")] = 8000,
     workers: Annotated[int, typer.Option("--workers", "-w", help="Classifier processes (each loads the models "
                                          "once); 0 = one per core.")] = 0,
+    worker_threads: Annotated[int, typer.Option(help="ONNX Runtime threads in each worker; 0 = 1 with several "
+                                                "workers, else one per core.")] = 0,
     root: Annotated[Optional[Path], typer.Option(help="POST /v1/jobs may name files and folders under this folder "
                                                  "(and nowhere else); without it only uploads are accepted.")] = None,
     token: Annotated[Optional[str], typer.Option(envvar="SOUNDSORT_TOKEN", help="Require 'Authorization: Bearer "
@@ -49,7 +51,7 @@ def serve(
     except ConfigError as exc:
         usage(f"--max-upload: {exc}")
     music, genre = model_folders(model, genre_model, True)
-    config = ServeConfig(host=host, port=port, workers=workers, root=root, token=token, max_upload=limit,
+    config = ServeConfig(host=host, port=port, workers=workers, worker_threads=worker_threads, root=root, token=token, max_upload=limit,
                          max_queue=max_queue, read_timeout=read_timeout, music_model=music, genre_model=genre)
     try:
         config.check()

@@ -41,7 +41,8 @@ class Server:
 
     def __init__(self, config: ServeConfig) -> None:
         self.config = config.check()
-        self.pool = WorkerPool(config.worker_count(), config.music_model, config.genre_model)
+        self.pool = WorkerPool(config.worker_count(), config.music_model, config.genre_model,
+                                threads=config.threads_per_worker())
         self.jobs = JobStore(config.max_jobs)
         self.metrics = Metrics()
         self.queued = 0  # files handed to the workers and not finished

@@ -34,6 +34,7 @@ class ServeConfig:
     host: str = "127.0.0.1"  # loopback by default: nothing is exposed unless asked
     port: int = 8000
     workers: int = 0  # classifier processes; 0 = one per core
+    worker_threads: int = 0  # ONNX Runtime threads in each worker; 0 = 1 with several workers, else one per core
     root: Path | None = None  # POST /v1/jobs may name files under this folder (and nowhere else)
     token: str | None = None  # when set, /v1/* and /metrics need "Authorization: Bearer TOKEN"
     max_upload: int = 500 * 10**6  # bytes per request body
@@ -46,12 +47,20 @@ class ServeConfig:
     def worker_count(self) -> int:
         return self.workers or (os.cpu_count() or 1)
 
+    def threads_per_worker(self) -> int | None:
+        """Each worker's ONNX Runtime threads (None: one per core)."""
+        if self.worker_threads:
+            return self.worker_threads
+        return 1 if self.worker_count() > 1 else None
+
     def check(self) -> ServeConfig:
         """Refuse impossible values with one line; returns self."""
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"--port must be within 0-65535, got {self.port}")
         if self.workers < 0:
             raise ConfigError(f"--workers must be >= 0, got {self.workers}")
+        if self.worker_threads < 0:
+            raise ConfigError(f"--worker-threads must be >= 0, got {self.worker_threads}")
         if self.max_queue < 1:
             raise ConfigError(f"--max-queue must be >= 1, got {self.max_queue}")
         if self.read_timeout <= 0:

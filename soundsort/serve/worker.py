@@ -101,14 +101,18 @@ def _context() -> Any:
 
 class WorkerPool:
     """``workers`` classifier processes. When one dies (a crash in native code, the OOM killer), the pool is
-    replaced and the files it held are tried once more; a file that kills its worker twice gets an error."""
+    replaced and the files it held are tried once more; a file that kills its worker twice gets an error.
 
-    def __init__(self, workers: int, music_model: Path | None = None, genre_model: Path | None = None) -> None:
+    ``threads`` is each worker's ONNX Runtime intra-op threads (``None``: one per core). With one per core a
+    lone request uses every core, and when all workers are busy their threads, which sleep rather than spin
+    when idle, share the cores."""
+
+    def __init__(self, workers: int, music_model: Path | None = None, genre_model: Path | None = None, *,
+                 threads: int | None = None) -> None:
         from soundsort.inference.classify import ClassifyConfig, Classifier
 
         self.workers = workers
-        self._factory = functools.partial(Classifier, music_model, genre_model, ClassifyConfig(),
-                                          threads=1 if workers > 1 else None)
+        self._factory = functools.partial(Classifier, music_model, genre_model, ClassifyConfig(), threads=threads)
         self._lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None
 
