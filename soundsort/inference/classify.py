@@ -31,7 +31,7 @@ from soundsort.audio.resample import StreamResampler, resample
 from soundsort.errors import AudioError, ModelError
 from soundsort.features import featurize_array
 from soundsort.inference.timeline import Segment, music_share, smooth, to_segments
-from soundsort.models.segments import proba_matrix
+from soundsort.models.segments import file_mean, proba_matrix, segment_counts
 
 #: Where the bundled default models live inside the package.
 ASSETS = Path(__file__).resolve().parents[1] / "assets" / "models"
@@ -168,8 +168,17 @@ class Classifier:
 
     @staticmethod
     def _set_threads(featurizer: Any, threads: int | None) -> None:
-        if threads is not None and hasattr(featurizer, "threads"):
-            featurizer.threads = threads
+        """``threads`` ONNX Runtime threads for ``featurizer`` (for a combination: each member). The featurizer
+        built its backbone already (checking the card builds it, with the card's settings: all cores), so the
+        backbone is told too: its session is made on first use, with the threads it has then."""
+        if threads is None:
+            return
+        for feat in (featurizer, *getattr(featurizer, "members", ())):
+            if hasattr(feat, "threads"):
+                feat.threads = threads
+                backbone = getattr(feat, "backbone", None)
+                if backbone is not None and hasattr(backbone, "threads"):
+                    backbone.threads = threads
 
     @staticmethod
     def _describe(folder: Path, card: Any) -> dict[str, Any]:
@@ -202,6 +211,9 @@ class Classifier:
         if not times_l:
             raise AudioError("too short to analyse", path)
         times, probs = np.concatenate(times_l), np.concatenate(probs_l)
+        counts = None
+        if any(c is not None for c in eng.counts_l):
+            counts = np.concatenate([np.ones(len(p), bool) if c is None else c for c, p in zip(eng.counts_l, probs_l)])
         if thin is not None:  # the last whole windows, or the only (short) one
             self._offer_windows(thin, native, native_sr, times_l, probs_l, next_w, duration, threshold,
                                 final=True)
@@ -211,7 +223,7 @@ class Classifier:
         segments = to_segments(smoothed, centres, hop_seconds=hop, duration=duration, threshold=threshold,
                                margin=cfg.margin, min_segment_seconds=cfg.min_segment_seconds,
                                labels=("music", "non-music"))
-        mean_p = float(probs.mean())
+        mean_p = float(file_mean(probs, counts))  # over the segments that count (not silent ones, for some rules)
         share = music_share(segments)
         label = "music" if mean_p >= threshold else "non-music"
         if cfg.mixed is not None and cfg.mixed <= share <= 1.0 - cfg.mixed:
@@ -353,6 +365,9 @@ class FrameScorer:
         self.ahead_n = self.seg_n + (sr if tight else self.hop_n + self.ctx_n)
         self.buf = RollingAudio()
         self.done = 0  # segments starting before this sample have been scored
+        #: per scored block, which of its segments count towards a file's probability (None: all; see
+        #: :func:`~soundsort.models.segments.segment_counts`), in the order the blocks were returned
+        self.counts: list[np.ndarray | None] = []
 
     @property
     def lookahead_seconds(self) -> float:
@@ -383,6 +398,7 @@ class FrameScorer:
             if keep.any():
                 proba = proba_matrix(self.estimator, feats.values[keep], 2)[:, self.pos]
                 out.append((feats.times[keep] + lo / sr, proba))
+                self.counts.append(segment_counts(self.estimator, feats.values[keep]))
         self.done = emit_to
         self.buf.drop_before(emit_to - self.ctx_n)
         return out
@@ -411,6 +427,7 @@ class ClassifyEngine:
         self.collect = collect
         self.times_l: list[np.ndarray] = []
         self.probs_l: list[np.ndarray] = []
+        self.counts_l: list[np.ndarray | None] = []  # with collect: which segments count (None: all)
         self.thin = _Thinner(clf.config.max_genre_windows * 4) if genre_windows and self.native is not None else None
         self.next_w = 0.0  # start of the next genre window to decide
 
@@ -435,6 +452,10 @@ class ClassifyEngine:
 
     def _scored(self, blocks: list[tuple[np.ndarray, np.ndarray]]) -> list[tuple[np.ndarray, np.ndarray]]:
         clf = self.clf
+        counts = self.scorer.counts[len(self.scorer.counts) - len(blocks):]
+        del self.scorer.counts[:]
+        if self.collect:
+            self.counts_l += counts
         for seg_times, p in blocks:
             if self.collect or self.thin is not None:
                 self.times_l.append(seg_times)

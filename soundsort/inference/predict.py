@@ -17,7 +17,7 @@ import numpy as np
 from soundsort.errors import ConfigError, DatasetError, ModelError
 from soundsort.features import featurize_file, featurizer_from_params
 from soundsort.models.io import ModelCard, check_featurizer, load_model
-from soundsort.models.segments import proba_matrix
+from soundsort.models.segments import file_mean, proba_matrix, segment_counts
 
 __all__ = ["FilePrediction", "MAX_ENSEMBLE_DEPTH", "Predictor", "featurizer_for"]
 
@@ -90,23 +90,30 @@ class Predictor:
 
     def segment_proba(self, path: str | Path) -> tuple[np.ndarray, np.ndarray]:
         """``(times[n, 2], probabilities[n, K])`` of the file's analysis segments."""
+        times, proba, _ = self._segments(path)
+        return times, proba
+
+    def _segments(self, path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """:meth:`segment_proba` and which segments count towards the file's probability (None: all)."""
         if self.members:
             from soundsort.models.ensembles import combine
 
             parts = [m.segment_proba(path) for m in self.members]
             n = min(len(p) for _, p in parts)  # members on other sample rates may differ by one tail segment
-            return parts[0][0][:n], combine([p[:n] for _, p in parts], self.method)
+            return parts[0][0][:n], combine([p[:n] for _, p in parts], self.method), None
         seg = featurize_file(self.featurizer, path, cache=self.cache)
         if len(seg.values) == 0:
             raise DatasetError("too short for one analysis segment", path)
-        return seg.times, proba_matrix(self.estimator, seg.values, len(self.card.labels))
+        return (seg.times, proba_matrix(self.estimator, seg.values, len(self.card.labels)),
+                segment_counts(self.estimator, seg.values))
 
     def predict_file(self, path: str | Path) -> FilePrediction:
-        """The file's label from its mean segment probabilities (at the card's threshold for a binary task),
-        with every class probability and the per-segment ones."""
+        """The file's label from its mean segment probabilities (at the card's threshold for a binary task;
+        over the segments that count, :func:`~soundsort.models.segments.file_mean`), with every class
+        probability and the per-segment ones."""
         labels = self.card.labels
-        times, proba = self.segment_proba(path)
-        file_p = proba.mean(axis=0)
+        times, proba, counts = self._segments(path)
+        file_p = file_mean(proba, counts)
         if self.card.positive_label is not None and len(labels) == 2:
             pos = labels.index(self.card.positive_label)
             label = labels[pos] if file_p[pos] >= self.card.threshold else labels[1 - pos]

@@ -13,7 +13,8 @@ Exported (:func:`export_head`):
   mean and scale cast to the input's float type, subtract, divide), then ``X @ coef.T + intercept``, then
   softmax (several classes) or the logistic function of the one decision value (two classes);
 * :class:`~soundsort.models.zeroshot.ScoreThresholdClassifier` (``score-threshold``): ``kind:
-  "score-threshold"``, its column, threshold, mapping and sharpness.
+  "score-threshold"``, its column, threshold, mapping and sharpness (and, when set, its silence column and
+  threshold: which segments count towards a file's probability).
 
 Everything else (SVMs, forests, boosted trees, calibrated or PyTorch heads) has no head file and loads
 through skops as before. :func:`export_head` checks the head it made against the estimator on a probe
@@ -150,11 +151,21 @@ class ScoreThresholdHead(_Head):
     kind = "score-threshold"
 
     def __init__(self, classes: np.ndarray, n_features: int, column: int, threshold: float, mapping: str,
-                 sharpness: float, positive_index: int) -> None:
+                 sharpness: float, positive_index: int, silence_column: int | None = None,
+                 silence_threshold: float = 0.5) -> None:
         self.classes_ = np.asarray(classes)
         self.n_features_in_ = int(n_features)
         self.column, self.threshold, self.mapping = int(column), float(threshold), str(mapping)
         self.sharpness, self.positive_index_ = float(sharpness), int(positive_index)
+        self.silence_column = None if silence_column is None else int(silence_column)
+        self.silence_threshold = float(silence_threshold)
+
+    def segment_counts(self, X: Any) -> np.ndarray:
+        """Which rows count towards a file's probability (as the estimator's ``segment_counts``)."""
+        X = np.asarray(self._check_X(X, None), dtype=np.float64)
+        if self.silence_column is None:
+            return np.ones(len(X), dtype=bool)
+        return X[:, self.silence_column] < self.silence_threshold
 
     def score_column(self, X: Any) -> np.ndarray:
         X = np.asarray(self._check_X(X, None), dtype=np.float64)
@@ -196,10 +207,15 @@ def head_document(estimator: Any) -> dict[str, Any] | None:
         if not hasattr(estimator, "classes_"):
             return None
         estimator._check_params()
-        return {"kind": "score-threshold", "classes": np.asarray(estimator.classes_).tolist(),
-                "n_features": int(estimator.n_features_in_), "column": int(estimator.column),
-                "threshold": float(estimator.threshold), "mapping": str(estimator.mapping),
-                "sharpness": float(estimator.sharpness), "positive_index": int(estimator.positive_index_)}
+        doc = {"kind": "score-threshold", "classes": np.asarray(estimator.classes_).tolist(),
+               "n_features": int(estimator.n_features_in_), "column": int(estimator.column),
+               "threshold": float(estimator.threshold), "mapping": str(estimator.mapping),
+               "sharpness": float(estimator.sharpness), "positive_index": int(estimator.positive_index_)}
+        silence = getattr(estimator, "silence_column", None)  # absent in models saved before it existed
+        if silence is not None:
+            doc["silence_column"] = int(silence)
+            doc["silence_threshold"] = float(estimator.silence_threshold)
+        return doc
     if not mod.startswith("sklearn."):
         return None
     from sklearn.linear_model import LogisticRegression
@@ -259,6 +275,9 @@ def export_head(estimator: Any, skops_sha256: str, *, probe: np.ndarray | None =
     for X in probes:
         want = np.asarray(estimator.predict_proba(X), dtype=np.float64)
         if not np.array_equal(head.predict_proba(X), want):
+            return None
+        counts = getattr(estimator, "segment_counts", None)
+        if counts is not None and not np.array_equal(head.segment_counts(X), counts(X)):
             return None
     return doc
 
@@ -325,10 +344,13 @@ def _build(doc: Any, folder: Path) -> LinearHead | ScoreThresholdHead:
     if kind == "score-threshold":
         column, t = _int(doc, "column", folder), _float(doc, "threshold", folder)
         mapping, sharp, pos = doc.get("mapping"), _float(doc, "sharpness", folder), _int(doc, "positive_index", folder)
+        silence, silence_t = None, 0.5
+        if doc.get("silence_column") is not None:
+            silence, silence_t = _int(doc, "silence_column", folder), _float(doc, "silence_threshold", folder)
         if k != 2 or not -n <= column < n or not 0.0 < t < 1.0 or mapping not in ("linear", "logistic") \
-                or sharp <= 0 or pos not in (0, 1):
+                or sharp <= 0 or pos not in (0, 1) or (silence is not None and not -n <= silence < n):
             raise _problem("score-threshold: parameters out of range", folder)
-        return ScoreThresholdHead(np.asarray(classes), n, column, t, mapping, sharp, pos)
+        return ScoreThresholdHead(np.asarray(classes), n, column, t, mapping, sharp, pos, silence, silence_t)
     rows = 1 if k == 2 else k
     coef = _array(doc, "coef", (rows, n), folder)
     order = doc.get("coef_order", "C")

@@ -42,6 +42,13 @@ class ScoreThresholdClassifier(ClassifierMixin, BaseEstimator):
             log-odds moved so that the threshold sits at 0.5; smooth, so averaged over the frames of a file
             or a timeline window it behaves like a calibrated head's probability.
         sharpness: the logistic mapping's slope in log-odds (1: the score's own odds, shifted).
+        silence_column: a column saying how silent a segment is (``yamnet-music``'s 7, ``silence_mean``:
+            YAMNet's "Silence" score), or ``None``. With it, segments whose value reaches
+            ``silence_threshold`` carry no evidence: they keep their probability (and their place in a
+            timeline), but a file's probability is the mean over the other segments (over all of them when
+            every one is silent; see :meth:`segment_counts`). Solo notes with long rests are music, and the
+            rests should not vote.
+        silence_threshold: the value of ``silence_column`` from which a segment is silent (default 0.5).
 
     ``fit`` learns only ``classes_`` (the two labels of ``y``), ``positive_index_`` and ``n_features_in_``.
     ``predict_proba`` maps the score monotonically to the positive class's probability, piecewise linearly,
@@ -51,12 +58,18 @@ class ScoreThresholdClassifier(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, column: int = 0, threshold: float = 0.1, positive: Any = None, mapping: str = "linear",
-                 sharpness: float = 1.0) -> None:
+                 sharpness: float = 1.0, silence_column: int | None = None, silence_threshold: float = 0.5) -> None:
         self.column = column
         self.threshold = threshold
         self.positive = positive
         self.mapping = mapping
         self.sharpness = sharpness
+        self.silence_column = silence_column
+        self.silence_threshold = silence_threshold
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # models saved before the silence options existed load with them off (their answers unchanged)
+        super().__setstate__({"silence_column": None, "silence_threshold": 0.5, **state})
 
     def _check_params(self) -> tuple[int, float]:
         if isinstance(self.column, bool) or not isinstance(self.column, (int, np.integer)):
@@ -75,6 +88,15 @@ class ScoreThresholdClassifier(ClassifierMixin, BaseEstimator):
             raise ConfigError(f"sharpness must be a number, got {self.sharpness!r}") from None
         if not np.isfinite(sharpness) or sharpness <= 0:
             raise ConfigError(f"sharpness must be a positive number, got {self.sharpness!r}")
+        if self.silence_column is not None and (isinstance(self.silence_column, bool)
+                                                or not isinstance(self.silence_column, (int, np.integer))):
+            raise ConfigError(f"silence_column must be an integer column index or None, got {self.silence_column!r}")
+        try:
+            silence_t = float(self.silence_threshold)
+        except (TypeError, ValueError):
+            raise ConfigError(f"silence_threshold must be a number, got {self.silence_threshold!r}") from None
+        if not np.isfinite(silence_t):
+            raise ConfigError(f"silence_threshold must be a finite number, got {self.silence_threshold!r}")
         return int(self.column), threshold
 
     def _check_X(self, X: Any, *, fitting: bool) -> np.ndarray:
@@ -83,9 +105,9 @@ class ScoreThresholdClassifier(ClassifierMixin, BaseEstimator):
             raise ConfigError(f"score-threshold needs feature vectors shaped (n, features), got {X.shape}")
         if not fitting and X.shape[1] != self.n_features_in_:
             raise ConfigError(f"score-threshold was fitted on {self.n_features_in_} features, got {X.shape[1]}")
-        column = int(self.column)
-        if not -X.shape[1] <= column < X.shape[1]:
-            raise ConfigError(f"column {column} is outside the {X.shape[1]} feature columns")
+        for name, column in (("column", self.column), ("silence_column", self.silence_column)):
+            if column is not None and not -X.shape[1] <= int(column) < X.shape[1]:
+                raise ConfigError(f"{name} {int(column)} is outside the {X.shape[1]} feature columns")
         return X
 
     def fit(self, X: Any, y: Any) -> ScoreThresholdClassifier:
@@ -117,6 +139,16 @@ class ScoreThresholdClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "classes_")
         return self._check_X(X, fitting=False)[:, int(self.column)]
 
+    def segment_counts(self, X: Any) -> np.ndarray:
+        """Which rows count towards a file's probability, bool ``(n,)``: all, or (with ``silence_column``) the
+        rows below ``silence_threshold`` there (:func:`soundsort.models.segments.file_mean` pools them)."""
+        check_is_fitted(self, "classes_")
+        self._check_params()
+        X = self._check_X(X, fitting=False)
+        if self.silence_column is None:
+            return np.ones(len(X), dtype=bool)
+        return X[:, int(self.silence_column)] < float(self.silence_threshold)
+
     def decision_function(self, X: Any) -> np.ndarray:
         """``score - threshold``, signed for ``classes_[1]`` (scikit-learn's binary convention)."""
         _, threshold = self._check_params()
@@ -136,8 +168,10 @@ class ScoreThresholdClassifier(ClassifierMixin, BaseEstimator):
 
 
 def score_threshold(random_state: int | None = 0, n_jobs: int | None = 1, column: int = 0, threshold: float = 0.1,
-                    positive: Any = None, mapping: str = "linear", sharpness: float = 1.0) -> ScoreThresholdClassifier:
+                    positive: Any = None, mapping: str = "linear", sharpness: float = 1.0,
+                    silence_column: int | None = None, silence_threshold: float = 0.5) -> ScoreThresholdClassifier:
     """Model ``score-threshold``: a :class:`ScoreThresholdClassifier` (``random_state`` and ``n_jobs`` are unused:
     nothing is learned)."""
     return ScoreThresholdClassifier(column=column, threshold=threshold, positive=positive, mapping=mapping,
-                                    sharpness=sharpness)
+                                    sharpness=sharpness, silence_column=silence_column,
+                                    silence_threshold=silence_threshold)
