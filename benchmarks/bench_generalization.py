@@ -61,6 +61,8 @@ MUSIC_RECIPES = [
     Recipe("zero-shot-musical-0.1", "yamnet-music", FRAME, "score-threshold", {"column": 9, "threshold": 0.1}),
     Recipe("zero-shot-musical-0.1-logistic", "yamnet-music", FRAME, "score-threshold",
            {"column": 9, "threshold": 0.1, "mapping": "logistic"}),
+    Recipe("zero-shot-musical-0.1-logistic-silence", "yamnet-music", FRAME, "score-threshold",
+           {"column": 9, "threshold": 0.1, "mapping": "logistic", "silence_column": 7}),
     Recipe("zero-shot-musical-0.1-logistic4", "yamnet-music", FRAME, "score-threshold",
            {"column": 9, "threshold": 0.1, "mapping": "logistic", "sharpness": 4.0}),
     Recipe("zero-shot-musical-0.2-logistic", "yamnet-music", FRAME, "score-threshold",
