@@ -78,6 +78,9 @@ GENRE_RECIPES = [
     Recipe("musicnn-msd-tags-lr", "musicnn-msd-tags", {}, "logreg", {"C": 0.1}),
     Recipe("yamnet-lr", "yamnet", {"segment_seconds": 2.4}, "logreg", {"C": 0.01}),
     Recipe("msd+yamnet-lr", "musicnn-msd+yamnet", {}, "logreg", {"C": 0.01}),
+    Recipe("msd-maxpool-lr", "musicnn-msd-maxpool", {}, "logreg", {"C": 0.01}),
+    Recipe("msd-maxpool+yamnet-lr", "musicnn-msd-maxpool+yamnet", {}, "logreg", {"C": 0.01}),
+    Recipe("msd+msd-maxpool+yamnet-lr", "musicnn-msd+musicnn-msd-maxpool+yamnet", {}, "logreg", {"C": 0.01}),
     Recipe("mean(msd-lr, yamnet-lr)", "", {}, "", members=(
         ("musicnn-msd", {}, "logreg", {"C": 0.1}), ("yamnet", {"segment_seconds": 2.4}, "logreg", {"C": 0.01}))),
 ]
