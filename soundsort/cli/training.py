@@ -18,6 +18,18 @@ from soundsort.cli.root import app
 from soundsort.errors import display_path
 
 
+
+# The --labels-csv options, shared by `index` and `train` (declared once)
+LabelsCsv = Annotated[Optional[Path], typer.Option(help=LABELS_CSV_HELP)]
+PathColumn = Annotated[str, typer.Option(help="--labels-csv: the column with each file's path (or file id).")]
+LabelColumn = Annotated[str, typer.Option(help="--labels-csv: the column with the label (e.g. track.genre_top).")]
+GroupColumn = Annotated[Optional[str], typer.Option(help="--labels-csv: a column of groups kept on one side of every "
+                                                    "split (e.g. artist.name).")]
+HeaderRows = Annotated[int, typer.Option(help="--labels-csv: header rows (FMA's tracks.csv: 3; columns are then named "
+                                         "top.sub).")]
+MissingFiles = Annotated[str, typer.Option(help="--labels-csv: a row whose file is not there is an 'error', or "
+                                           "'skip'ped.")]
+
 @app.command(epilog=examples('soundsort index DATA/ -o index.json', "soundsort index ESC10/ --group-pattern '^(\\d+)-'", 'soundsort index fma_small/ --labels-csv tracks.csv --header-rows 3 --path-column track_id --label-column track.genre_top'))
 def index(
     data: Annotated[list[Path], typer.Argument(help=DATA_HELP)],
@@ -27,12 +39,12 @@ def index(
     sources_csv: Annotated[Optional[Path], typer.Option(help=SOURCES_HELP)] = None,
     jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", help=JOBS_HELP, show_default=False)] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing index file.")] = False,
-    labels_csv: Annotated[Optional[Path], typer.Option(help=LABELS_CSV_HELP)] = None,
-    path_column: Annotated[str, typer.Option(help="--labels-csv: the column with each file's path (or file id).")] = "path",
-    label_column: Annotated[str, typer.Option(help="--labels-csv: the column with the label (e.g. track.genre_top).")] = "label",
-    group_column: Annotated[Optional[str], typer.Option(help="--labels-csv: a column of groups kept on one side of every split (e.g. artist.name).")] = None,
-    header_rows: Annotated[int, typer.Option(help="--labels-csv: header rows (FMA's tracks.csv: 3; columns are then named top.sub).")] = 1,
-    missing_files: Annotated[str, typer.Option(help="--labels-csv: a row whose file is not there is an 'error', or 'skip'ped.")] = "error",
+    labels_csv: LabelsCsv = None,
+    path_column: PathColumn = "path",
+    label_column: LabelColumn = "label",
+    group_column: GroupColumn = None,
+    header_rows: HeaderRows = 1,
+    missing_files: MissingFiles = "error",
 ) -> None:
     """Find labelled audio under DATA, validate every file, and write a dataset index (JSON)."""
     from soundsort.workflows import index_dataset
@@ -99,12 +111,12 @@ def train(
     augment_noise: Annotated[Optional[list[Path]], typer.Option("--augment-noise", help="Folder (or file) of noise recordings to mix into the copies (repeatable); may be part of DATA: CV then never trains on a test file's audio.")] = None,
     augment_param: Annotated[Optional[list[str]], typer.Option("--augment-param", help="Augmentation setting key=value, e.g. p_crop=0 or 'snr_db=[5,20]' (see soundsort.audio.augment.AugmentConfig).")] = None,
     jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", help=JOBS_HELP, show_default=False)] = None,
-    labels_csv: Annotated[Optional[Path], typer.Option(help=LABELS_CSV_HELP)] = None,
-    path_column: Annotated[str, typer.Option(help="--labels-csv: the column with each file's path (or file id).")] = "path",
-    label_column: Annotated[str, typer.Option(help="--labels-csv: the column with the label (e.g. track.genre_top).")] = "label",
-    group_column: Annotated[Optional[str], typer.Option(help="--labels-csv: a column of groups kept on one side of every split (e.g. artist.name).")] = None,
-    header_rows: Annotated[int, typer.Option(help="--labels-csv: header rows (FMA's tracks.csv: 3; columns are then named top.sub).")] = 1,
-    missing_files: Annotated[str, typer.Option(help="--labels-csv: a row whose file is not there is an 'error', or 'skip'ped.")] = "error",
+    labels_csv: LabelsCsv = None,
+    path_column: PathColumn = "path",
+    label_column: LabelColumn = "label",
+    group_column: GroupColumn = None,
+    header_rows: HeaderRows = 1,
+    missing_files: MissingFiles = "error",
     engine: Annotated[str, typer.Option(help="local, or ray: compute the features / embeddings on a Ray cluster "
                                         "(--address) into the feature cache first; the rest runs here.")] = "local",
     address: Annotated[Optional[str], typer.Option(help=ADDRESS_HELP)] = None,
