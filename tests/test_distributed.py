@@ -441,12 +441,12 @@ def test_an_input_that_kills_its_worker_every_time_gets_an_error_record(cluster,
 
 @given(st.integers(1, 2_000_000), st.integers(1, 4000))
 def test_blocks_keep_every_actor_busy_and_stay_small(n_files, n_actors):
-    """The default cut: at most 64 files a block (a killed actor repeats little), and at least 4 blocks per
-    actor wherever there are files enough (none idle at the end), never an empty block."""
+    """The default cut: at most 64 files a block (a killed actor repeats little), and at least 8 blocks per
+    actor wherever there are files enough (short blocks at the end: none idle long), never an empty block."""
     from soundsort.distributed.classify import blocks_for
 
     blocks = blocks_for(n_files, n_actors, None)
     assert 1 <= blocks <= n_files
     assert -(-n_files // blocks) <= 64
-    assert blocks >= min(n_files, 4 * n_actors, -(-n_files // 64))
+    assert blocks >= min(n_files, 8 * n_actors, -(-n_files // 64))
     assert blocks_for(n_files, n_actors, 7) == -(-n_files // 7)  # an explicit size is kept

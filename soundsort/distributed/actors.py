@@ -79,7 +79,9 @@ class _FileActor:
         from threadpoolctl import threadpool_limits
 
         self.ledger = ledger  # the job's AttemptLedger actor (None: no counting)
-        threadpool_limits(1, user_api="blas")  # as classify's workers: one core, no BLAS threads fighting
+        # as classify's worker processes (inference.batch._init_worker): one thread in every thread pool
+        # threadpoolctl knows (BLAS, OpenMP), and the classifier's ONNX Runtime sessions one thread each
+        threadpool_limits(1)
         _remove_stale_folders()
         self.tmp = Path(tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{os.getpid()}-"))
         self._n = 0

@@ -1,7 +1,7 @@
 """``soundsort classify --engine ray``: classify a catalogue on a Ray cluster into Parquet / JSONL partitions.
 
-The pipeline (Ray Data, streaming): the input keys, in blocks of several files (about 4 blocks per actor,
-at most 64 files a block) → a pool of :class:`~soundsort.distributed.actors.ClassifyActor` (one CPU
+The pipeline (Ray Data, streaming): the input keys, in blocks of several files (about 8 blocks per actor,
+at most 64 files a block; an actor is sent its next block when it has finished one) → a pool of :class:`~soundsort.distributed.actors.ClassifyActor` (one CPU
 each, one per cluster CPU by default) that hold the models, read each input themselves (a local path where
 it is, a URI's bytes) and make one record per file, exactly the local ``classify``'s → the driver, which writes the records into ``OUT`` in partitions
 (:mod:`soundsort.distributed.output`).
@@ -49,7 +49,7 @@ class RayConfig:
     partition_rows: int = 1000
     flush_seconds: float = 30.0
     #: files per Ray Data block (one read task, one actor call, and the unit a dead actor's retry repeats);
-    #: None: about 4 blocks per actor (so every actor stays busy to the end), 1 to 64 files a block
+    #: None: about 8 blocks per actor (so every actor stays busy to the end), 1 to 64 files a block
     files_per_block: int | None = None
     #: drop the error records in OUT and try those inputs again
     retry_errors: bool = False
@@ -75,10 +75,15 @@ class RunSummary:
 ProgressFn = Callable[[int, int, str], None]
 
 
+#: Blocks per actor the default cut aims at: the last blocks, when some actors are done and others not, are
+#: short (an eighth of an actor's share), and each block costs Ray one actor call
+BLOCKS_PER_ACTOR = 8
+
+
 def blocks_for(n_files: int, n_actors: int, files_per_block: int | None) -> int:
     """How many Ray Data blocks ``n_files`` inputs are cut into."""
     if files_per_block is None:
-        files_per_block = max(1, min(64, n_files // (4 * max(1, n_actors))))
+        files_per_block = max(1, min(64, n_files // (BLOCKS_PER_ACTOR * max(1, n_actors))))
     return max(1, -(-n_files // max(1, files_per_block)))
 
 
@@ -127,9 +132,12 @@ def run_pipeline(ray: Any, keys: Sequence[str], actor: type, ctor_kwargs: dict[s
     ds = ray.data.from_items([{"key": k} for k in keys],
                              override_num_blocks=blocks_for(len(keys), n_actors, files_per_block))
     # the actors read their own inputs (a local path where it is, a URI's bytes): no read tasks, no bytes
-    # through the object store; one actor call per block: Ray's per-call bookkeeping once for all its files
+    # through the object store; one actor call per block: Ray's per-call bookkeeping once for all its files.
+    # One block in flight per actor (Ray Data's default: 2): a block queued behind another on a busy actor
+    # while an idle one has nothing left is the job's tail; waiting for the next block costs milliseconds, a block seconds
+    pool = ray.data.ActorPoolStrategy(size=n_actors, max_tasks_in_flight_per_actor=1)
     return ds.map_batches(actor, fn_constructor_kwargs=ctor_kwargs, batch_size=None, batch_format="numpy",
-                          compute=ray.data.ActorPoolStrategy(size=n_actors), num_cpus=1)
+                          compute=pool, num_cpus=1)
 
 
 def classify(inputs: Sequence[str | os.PathLike[str]], output: str | os.PathLike[str], *,

@@ -47,7 +47,10 @@ def connected(address: str | None = None, *, num_cpus: int | None = None) -> Ite
         kwargs["include_dashboard"] = False
         # no idle worker processes started ahead: the actors and the ledger get processes of their own, so
         # prestarted ones would only cost their start-up (about 1.3 CPU s each) on the job's cores
-        kwargs["_system_config"] = {"enable_worker_prestart": False, "prestart_worker_first_driver": False}
+        # and the workers at this command's priority, as the local engine's processes (Ray's default, nice 15,
+        # makes a job on a busy machine yield its cores to everything else there)
+        kwargs["_system_config"] = {"enable_worker_prestart": False, "prestart_worker_first_driver": False,
+                                    "worker_niceness": 0}
         if num_cpus is not None:
             kwargs["num_cpus"] = num_cpus
     # the workers import soundsort from the same installation as this process (a cluster's image)
