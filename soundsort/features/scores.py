@@ -28,6 +28,13 @@ why these:
 * ``music_frame_share``: the share of the segment's frames whose strongest music-or-singing class beats
   their strongest non-music class: where in the segment music wins, which the means and maxima blur.
 
+A separate output, ``"noise"`` (one column, ``noise_max_of_mean``; :func:`noise_summary`): the strongest of
+the classes that name noise itself rather than a source (:data:`NOISE_CLASSES`: hiss, noise, environmental
+noise, static, white and pink noise, hum, mains hum). Music under stationary noise keeps its music score in
+the frames where the music is loud and loses it where only the noise is heard; this says which frames those
+are. It is its own output (``outputs=["music", "noise"]``), so the ten columns above, and every cache and
+model made of them, stay as they are.
+
 Nine columns: small enough for a model trained on a few hundred files not to fit the training set's
 quirks (the point of these features is to hold up on audio unlike the training data), and each one says
 something the others do not.
@@ -43,8 +50,8 @@ from soundsort.errors import ConfigError
 
 __all__ = [
     "CONTEXT_CLASSES", "MUSIC_CLASSES", "MUSIC_EQUIPMENT_CLASSES", "MUSIC_SUMMARY", "MUSIC_SUMMARY_VERSION",
-    "NONMUSIC_CLASSES", "N_AUDIOSET", "SILENCE",
-    "SINGING_CLASSES", "SPEECH", "SPEECH_CLASSES", "TONAL_CLASSES", "music_summary", "slug",
+    "NOISE_CLASSES", "NONMUSIC_CLASSES", "N_AUDIOSET", "SILENCE",
+    "SINGING_CLASSES", "SPEECH", "SPEECH_CLASSES", "TONAL_CLASSES", "music_summary", "noise_summary", "slug",
 ]
 
 #: Classes YAMNet scores (AudioSet's 521).
@@ -67,6 +74,11 @@ TONAL_CLASSES = np.array([35, 107, 108, 302, 304, 312, 313, 316, 317, 318, 319, 
 #: Descriptions of the recording, not of a source: inside small / large room, public space, outside urban /
 #: rural, reverberation, echo (500-506); television, radio, field recording (518-520).
 CONTEXT_CLASSES = np.array([*range(500, 507), 518, 519, 520])
+#: Noise as such: hiss 79, hum 490, noise 507, environmental noise 508, static 509, mains hum 510, white noise
+#: 514, pink noise 515 (not rain, wind or traffic: those are sources, and soundsort's non-music).
+NOISE_CLASSES = np.array([79, 490, 507, 508, 509, 510, 514, 515])
+#: The column of :func:`noise_summary`.
+NOISE_SUMMARY = ("noise_max_of_mean",)
 #: Electronic tuner, effects unit, chorus effect: musical equipment outside the Music subtree.
 MUSIC_EQUIPMENT_CLASSES = np.arange(456, 459)
 #: Every other class: the sources that are not music.
@@ -100,6 +112,15 @@ def music_summary(scores: np.ndarray) -> np.ndarray:
         mean[SINGING_CLASSES].max(), mean[TONAL_CLASSES].max(), mean[NONMUSIC_CLASSES].max(), mean[SILENCE],
         wins.mean(dtype=np.float64), mean[_MUSICAL].max(),
     ], dtype=np.float32)
+
+
+def noise_summary(scores: np.ndarray) -> np.ndarray:
+    """The :data:`NOISE_SUMMARY` of one segment's YAMNet frames ``scores[T, 521]``: float32 ``(1,)``, the
+    strongest :data:`NOISE_CLASSES` score of the segment mean (taken in float64)."""
+    s = np.asarray(scores)
+    if s.ndim != 2 or s.shape[1] != N_AUDIOSET or len(s) == 0:
+        raise ConfigError(f"noise_summary needs AudioSet scores shaped [frames >= 1, {N_AUDIOSET}], got {s.shape}")
+    return np.array([s.mean(axis=0, dtype=np.float64)[NOISE_CLASSES].max()], dtype=np.float32)
 
 
 def slug(name: str) -> str:

@@ -13,8 +13,8 @@ Exported (:func:`export_head`):
   mean and scale cast to the input's float type, subtract, divide), then ``X @ coef.T + intercept``, then
   softmax (several classes) or the logistic function of the one decision value (two classes);
 * :class:`~soundsort.models.zeroshot.ScoreThresholdClassifier` (``score-threshold``): ``kind:
-  "score-threshold"``, its column, threshold, mapping and sharpness (and, when set, its silence column and
-  threshold: which segments count towards a file's probability).
+  "score-threshold"``, its column, threshold, mapping and sharpness (and, when set, its silence and noise
+  columns and thresholds: which segments count towards a file's probability).
 
 Everything else (SVMs, forests, boosted trees, calibrated or PyTorch heads) has no head file and loads
 through skops as before. :func:`export_head` checks the head it made against the estimator on a probe
@@ -45,8 +45,8 @@ KINDS = ("linear", "score-threshold")
 #: A head file larger than this is no head (the bundled genre head is ~0.5 MB).
 MAX_HEAD_BYTES = 64 << 20
 
-__all__ = ["HEAD_FILE", "LinearHead", "ScoreThresholdHead", "export_head", "head_document", "read_head",
-           "score_threshold_proba"]
+__all__ = ["HEAD_FILE", "LinearHead", "ScoreThresholdHead", "counted_rows", "export_head", "head_document",
+           "read_head", "score_threshold_proba"]
 
 
 def sha256_file(path: Path) -> str:
@@ -145,6 +145,20 @@ def score_threshold_proba(score: np.ndarray, threshold: float, mapping: str, sha
     return out
 
 
+def counted_rows(X: np.ndarray, column: int, silence_column: int | None, silence_threshold: float,
+                 noise_column: int | None, noise_threshold: float) -> np.ndarray:
+    """The score-threshold rule's rows that count towards a file's probability, bool ``(n,)``: not silent
+    (``X[:, silence_column] < silence_threshold``) and not noise-only (``X[:, noise_column]`` at least
+    ``noise_threshold`` and above the score ``X[:, column]``). Shared by the estimator and its numpy head."""
+    keep = np.ones(len(X), dtype=bool)
+    if silence_column is not None:
+        keep &= X[:, int(silence_column)] < silence_threshold
+    if noise_column is not None:
+        noise = X[:, int(noise_column)]
+        keep &= ~((noise >= noise_threshold) & (noise > X[:, column]))
+    return keep
+
+
 class ScoreThresholdHead(_Head):
     """The zero-shot ``score-threshold`` rule (:class:`~soundsort.models.zeroshot.ScoreThresholdClassifier`)."""
 
@@ -152,20 +166,22 @@ class ScoreThresholdHead(_Head):
 
     def __init__(self, classes: np.ndarray, n_features: int, column: int, threshold: float, mapping: str,
                  sharpness: float, positive_index: int, silence_column: int | None = None,
-                 silence_threshold: float = 0.5) -> None:
+                 silence_threshold: float = 0.5, noise_column: int | None = None,
+                 noise_threshold: float = 0.05) -> None:
         self.classes_ = np.asarray(classes)
         self.n_features_in_ = int(n_features)
         self.column, self.threshold, self.mapping = int(column), float(threshold), str(mapping)
         self.sharpness, self.positive_index_ = float(sharpness), int(positive_index)
         self.silence_column = None if silence_column is None else int(silence_column)
         self.silence_threshold = float(silence_threshold)
+        self.noise_column = None if noise_column is None else int(noise_column)
+        self.noise_threshold = float(noise_threshold)
 
     def segment_counts(self, X: Any) -> np.ndarray:
         """Which rows count towards a file's probability (as the estimator's ``segment_counts``)."""
         X = np.asarray(self._check_X(X, None), dtype=np.float64)
-        if self.silence_column is None:
-            return np.ones(len(X), dtype=bool)
-        return X[:, self.silence_column] < self.silence_threshold
+        return counted_rows(X, self.column, self.silence_column, self.silence_threshold, self.noise_column,
+                            self.noise_threshold)
 
     def score_column(self, X: Any) -> np.ndarray:
         X = np.asarray(self._check_X(X, None), dtype=np.float64)
@@ -211,10 +227,11 @@ def head_document(estimator: Any) -> dict[str, Any] | None:
                "n_features": int(estimator.n_features_in_), "column": int(estimator.column),
                "threshold": float(estimator.threshold), "mapping": str(estimator.mapping),
                "sharpness": float(estimator.sharpness), "positive_index": int(estimator.positive_index_)}
-        silence = getattr(estimator, "silence_column", None)  # absent in models saved before it existed
-        if silence is not None:
-            doc["silence_column"] = int(silence)
-            doc["silence_threshold"] = float(estimator.silence_threshold)
+        for kind in ("silence", "noise"):  # absent in models saved before they existed
+            col = getattr(estimator, f"{kind}_column", None)
+            if col is not None:
+                doc[f"{kind}_column"] = int(col)
+                doc[f"{kind}_threshold"] = float(getattr(estimator, f"{kind}_threshold"))
         return doc
     if not mod.startswith("sklearn."):
         return None
@@ -344,13 +361,16 @@ def _build(doc: Any, folder: Path) -> LinearHead | ScoreThresholdHead:
     if kind == "score-threshold":
         column, t = _int(doc, "column", folder), _float(doc, "threshold", folder)
         mapping, sharp, pos = doc.get("mapping"), _float(doc, "sharpness", folder), _int(doc, "positive_index", folder)
-        silence, silence_t = None, 0.5
-        if doc.get("silence_column") is not None:
-            silence, silence_t = _int(doc, "silence_column", folder), _float(doc, "silence_threshold", folder)
+        gates: dict[str, tuple[int | None, float]] = {}
+        for kind, default in (("silence", 0.5), ("noise", 0.05)):
+            gates[kind] = (None, default)
+            if doc.get(f"{kind}_column") is not None:
+                gates[kind] = (_int(doc, f"{kind}_column", folder), _float(doc, f"{kind}_threshold", folder))
         if k != 2 or not -n <= column < n or not 0.0 < t < 1.0 or mapping not in ("linear", "logistic") \
-                or sharp <= 0 or pos not in (0, 1) or (silence is not None and not -n <= silence < n):
+                or sharp <= 0 or pos not in (0, 1) or any(c is not None and not -n <= c < n for c, _ in gates.values()):
             raise _problem("score-threshold: parameters out of range", folder)
-        return ScoreThresholdHead(np.asarray(classes), n, column, t, mapping, sharp, pos, silence, silence_t)
+        return ScoreThresholdHead(np.asarray(classes), n, column, t, mapping, sharp, pos, *gates["silence"],
+                                  *gates["noise"])
     rows = 1 if k == 2 else k
     coef = _array(doc, "coef", (rows, n), folder)
     order = doc.get("coef_order", "C")

@@ -20,7 +20,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from soundsort.dataset.tasks import MUSIC
 from soundsort.errors import ConfigError
-from soundsort.models.linear_head import score_threshold_proba
+from soundsort.models.linear_head import counted_rows, score_threshold_proba
 
 __all__ = ["ScoreThresholdClassifier", "score_threshold"]
 
@@ -49,6 +49,12 @@ class ScoreThresholdClassifier(ClassifierMixin, BaseEstimator):
             every one is silent; see :meth:`segment_counts`). Solo notes with long rests are music, and the
             rests should not vote.
         silence_threshold: the value of ``silence_column`` from which a segment is silent (default 0.5).
+        noise_column: a column saying how strongly noise as such is heard (``yamnet-music`` with
+            ``outputs=["music", "noise"]``: 10, ``noise_max_of_mean``), or ``None``. With it, a segment
+            where that value reaches ``noise_threshold`` *and* beats the score column only hears the noise:
+            like a silent one, it keeps its probability but does not count towards the file's. Music under
+            steady noise is then judged by the segments where the music is heard.
+        noise_threshold: the value of ``noise_column`` from which noise can outweigh a segment (0.05).
 
     ``fit`` learns only ``classes_`` (the two labels of ``y``), ``positive_index_`` and ``n_features_in_``.
     ``predict_proba`` maps the score monotonically to the positive class's probability, piecewise linearly,
@@ -58,7 +64,8 @@ class ScoreThresholdClassifier(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, column: int = 0, threshold: float = 0.1, positive: Any = None, mapping: str = "linear",
-                 sharpness: float = 1.0, silence_column: int | None = None, silence_threshold: float = 0.5) -> None:
+                 sharpness: float = 1.0, silence_column: int | None = None, silence_threshold: float = 0.5,
+                 noise_column: int | None = None, noise_threshold: float = 0.05) -> None:
         self.column = column
         self.threshold = threshold
         self.positive = positive
@@ -66,10 +73,13 @@ class ScoreThresholdClassifier(ClassifierMixin, BaseEstimator):
         self.sharpness = sharpness
         self.silence_column = silence_column
         self.silence_threshold = silence_threshold
+        self.noise_column = noise_column
+        self.noise_threshold = noise_threshold
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         # models saved before the silence options existed load with them off (their answers unchanged)
-        super().__setstate__({"silence_column": None, "silence_threshold": 0.5, **state})
+        super().__setstate__({"silence_column": None, "silence_threshold": 0.5, "noise_column": None,
+                              "noise_threshold": 0.05, **state})
 
     def _check_params(self) -> tuple[int, float]:
         if isinstance(self.column, bool) or not isinstance(self.column, (int, np.integer)):
@@ -88,15 +98,16 @@ class ScoreThresholdClassifier(ClassifierMixin, BaseEstimator):
             raise ConfigError(f"sharpness must be a number, got {self.sharpness!r}") from None
         if not np.isfinite(sharpness) or sharpness <= 0:
             raise ConfigError(f"sharpness must be a positive number, got {self.sharpness!r}")
-        if self.silence_column is not None and (isinstance(self.silence_column, bool)
-                                                or not isinstance(self.silence_column, (int, np.integer))):
-            raise ConfigError(f"silence_column must be an integer column index or None, got {self.silence_column!r}")
-        try:
-            silence_t = float(self.silence_threshold)
-        except (TypeError, ValueError):
-            raise ConfigError(f"silence_threshold must be a number, got {self.silence_threshold!r}") from None
-        if not np.isfinite(silence_t):
-            raise ConfigError(f"silence_threshold must be a finite number, got {self.silence_threshold!r}")
+        for kind in ("silence", "noise"):
+            col, t = getattr(self, f"{kind}_column"), getattr(self, f"{kind}_threshold")
+            if col is not None and (isinstance(col, bool) or not isinstance(col, (int, np.integer))):
+                raise ConfigError(f"{kind}_column must be an integer column index or None, got {col!r}")
+            try:
+                finite = np.isfinite(float(t))
+            except (TypeError, ValueError):
+                raise ConfigError(f"{kind}_threshold must be a number, got {t!r}") from None
+            if not finite:
+                raise ConfigError(f"{kind}_threshold must be a finite number, got {t!r}")
         return int(self.column), threshold
 
     def _check_X(self, X: Any, *, fitting: bool) -> np.ndarray:
@@ -105,7 +116,8 @@ class ScoreThresholdClassifier(ClassifierMixin, BaseEstimator):
             raise ConfigError(f"score-threshold needs feature vectors shaped (n, features), got {X.shape}")
         if not fitting and X.shape[1] != self.n_features_in_:
             raise ConfigError(f"score-threshold was fitted on {self.n_features_in_} features, got {X.shape[1]}")
-        for name, column in (("column", self.column), ("silence_column", self.silence_column)):
+        for name, column in (("column", self.column), ("silence_column", self.silence_column),
+                             ("noise_column", self.noise_column)):
             if column is not None and not -X.shape[1] <= int(column) < X.shape[1]:
                 raise ConfigError(f"{name} {int(column)} is outside the {X.shape[1]} feature columns")
         return X
@@ -140,14 +152,14 @@ class ScoreThresholdClassifier(ClassifierMixin, BaseEstimator):
         return self._check_X(X, fitting=False)[:, int(self.column)]
 
     def segment_counts(self, X: Any) -> np.ndarray:
-        """Which rows count towards a file's probability, bool ``(n,)``: all, or (with ``silence_column``) the
-        rows below ``silence_threshold`` there (:func:`soundsort.models.segments.file_mean` pools them)."""
+        """Which rows count towards a file's probability, bool ``(n,)``: all but the silent ones (with
+        ``silence_column``) and the noise-only ones (with ``noise_column``; see the class docstring).
+        :func:`soundsort.models.segments.file_mean` pools them."""
         check_is_fitted(self, "classes_")
         self._check_params()
         X = self._check_X(X, fitting=False)
-        if self.silence_column is None:
-            return np.ones(len(X), dtype=bool)
-        return X[:, int(self.silence_column)] < float(self.silence_threshold)
+        return counted_rows(X, int(self.column), self.silence_column, float(self.silence_threshold),
+                            self.noise_column, float(self.noise_threshold))
 
     def decision_function(self, X: Any) -> np.ndarray:
         """``score - threshold``, signed for ``classes_[1]`` (scikit-learn's binary convention)."""
@@ -169,9 +181,11 @@ class ScoreThresholdClassifier(ClassifierMixin, BaseEstimator):
 
 def score_threshold(random_state: int | None = 0, n_jobs: int | None = 1, column: int = 0, threshold: float = 0.1,
                     positive: Any = None, mapping: str = "linear", sharpness: float = 1.0,
-                    silence_column: int | None = None, silence_threshold: float = 0.5) -> ScoreThresholdClassifier:
+                    silence_column: int | None = None, silence_threshold: float = 0.5,
+                    noise_column: int | None = None, noise_threshold: float = 0.05) -> ScoreThresholdClassifier:
     """Model ``score-threshold``: a :class:`ScoreThresholdClassifier` (``random_state`` and ``n_jobs`` are unused:
     nothing is learned)."""
     return ScoreThresholdClassifier(column=column, threshold=threshold, positive=positive, mapping=mapping,
                                     sharpness=sharpness, silence_column=silence_column,
-                                    silence_threshold=silence_threshold)
+                                    silence_threshold=silence_threshold, noise_column=noise_column,
+                                    noise_threshold=noise_threshold)
