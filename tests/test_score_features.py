@@ -382,6 +382,14 @@ def test_yamnet_scores_and_summary_equal_embed_and_scores(yamnet_runs: list[int]
     np.testing.assert_array_equal(get_featurizer("yamnet-scores").segment_vectors(y), X[:, 1024:2066])
     music = get_featurizer("yamnet-music").segment_vectors(y)
     np.testing.assert_array_equal(music, X[:, 2066:])
+    # the noise output too, from one pass: the white noise is noise, the tone is not
+    yamnet_runs.clear()
+    noise = get_featurizer("yamnet-music", outputs=["music", "noise"]).segment_vectors(y)
+    assert yamnet_runs == [len(emb.values)]
+    np.testing.assert_array_equal(noise[:, :10], music)
+    for i, sel in enumerate(frames_of(emb.times, f.bounds(len(y)), len(y))):
+        np.testing.assert_allclose(noise[i, 10], P[sel].mean(0)[S.NOISE_CLASSES].max(), rtol=1e-5, atol=1e-6)
+    assert noise[2:, 10].min() > 0.3 > 0.05 > noise[:2, 10].max()  # 0.05: the rule's noise_threshold
     # what the columns say: the tone is music, the noise is not
     cols = {c: music[:, k] for k, c in enumerate(S.MUSIC_SUMMARY)}
     assert cols["music_max_of_mean"][:2].min() > 0.5 > 0.1 > cols["music_max_of_mean"][2:].max()
