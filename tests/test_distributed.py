@@ -439,6 +439,45 @@ def test_an_input_that_kills_its_worker_every_time_gets_an_error_record(cluster,
     assert set(got) == set(files) and got[poison]["status"] == "ok" and got[poison]["duration"] == 60.0
 
 
+def test_the_attempt_ledger_stays_for_the_next_job(cluster, corpus, tmp_path):
+    """The node's ledger actor is started by the first job and serves the next (its process start is paid
+    once a cluster); each job's counts are closed when it ends."""
+    from soundsort.distributed.ledger import LEDGER_NAMESPACE, ledger_name
+
+    name = ledger_name(ray.get_runtime_context().get_node_id())
+    ids = []
+    for i in range(2):
+        summary = classify(corpus["good"][:2], tmp_path / f"out{i}", ray_config=RayConfig(num_actors=1))
+        assert (summary.ok, summary.failed) == (2, 0)
+        ledger = ray.get_actor(name, namespace=LEDGER_NAMESPACE)
+        ids.append(ledger._actor_id.hex())
+        assert ray.get(ledger.runs.remote()) == []
+    assert ids[0] == ids[1]
+
+
+def test_ledger_counts_per_job_and_forgets_a_closed_one(tmp_path):
+    """The ledger's own rules (the class the actor runs): counts per job, recovered from the journal by a
+    new ledger (a restarted actor), nothing written past the limit, and a late message of a closed job
+    reopens nothing."""
+    from soundsort.distributed.ledger import MAX_ATTEMPTS, AttemptLedger, read_journal
+
+    a, b = str(tmp_path / "a" / "attempts-a.jsonl"), str(tmp_path / "b" / "attempts-b.jsonl")
+    ledger = AttemptLedger()
+    assert [ledger.begin("a", a, "x.wav", 11) for _ in range(MAX_ATTEMPTS + 1)] == [1, 2, 3]
+    assert ledger.begin("b", b, "x.wav", 12) == 1  # the same input in another job counts apart
+    ledger.finish("b", b, "x.wav")
+    assert ledger.begin("b", b, "x.wav", 12) == 0
+    assert [e["attempt"] for e in read_journal(a)] == [1, 2]
+    restarted = AttemptLedger()  # a new process: job a's counts come back from its journal
+    assert restarted.begin("a", a, "x.wav", 13) == MAX_ATTEMPTS + 1
+    assert restarted.begin("b", b, "x.wav", 14) == 0
+    restarted.close("a")
+    Path(a).unlink()
+    restarted.finish("a", a, "y.wav")  # late: job a is over
+    assert restarted.begin("a", a, "y.wav", 15) == 0 and not Path(a).exists()
+    assert restarted.runs() == ["b"]
+
+
 @given(st.integers(1, 2_000_000), st.integers(1, 4000))
 def test_blocks_keep_every_actor_busy_and_stay_small(n_files, n_actors):
     """The default cut: at most 64 files a block (a killed actor repeats little), and at least 8 blocks per

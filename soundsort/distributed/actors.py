@@ -78,7 +78,7 @@ class _FileActor:
     def __init__(self, ledger: Any = None) -> None:
         from threadpoolctl import threadpool_limits
 
-        self.ledger = ledger  # the job's AttemptLedger actor (None: no counting)
+        self.ledger = ledger  # the job's JobLedger (None: no counting)
         # as classify's worker processes (inference.batch._init_worker): one thread in every thread pool
         # threadpoolctl knows (BLAS, OpenMP), and the classifier's ONNX Runtime sessions one thread each
         threadpool_limits(1)
@@ -103,11 +103,11 @@ class _FileActor:
 
         from soundsort.distributed.ledger import MAX_ATTEMPTS
 
-        return ray.get(self.ledger.begin.remote(key, os.getpid())) <= MAX_ATTEMPTS
+        return ray.get(self.ledger.begin(key, os.getpid())) <= MAX_ATTEMPTS
 
     def _finished(self, key: str) -> None:
         if self.ledger is not None:
-            self.ledger.finish.remote(key)  # in order before this actor's next begin (same caller)
+            self.ledger.finish(key)  # in order before this actor's next begin (same caller)
 
     def __del__(self) -> None:
         tmp = getattr(self, "tmp", None)

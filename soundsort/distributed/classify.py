@@ -176,7 +176,7 @@ def classify(inputs: Sequence[str | os.PathLike[str]], output: str | os.PathLike
             n_actors = max(1, min(ray_config.num_actors or cluster_cpus(ray), len(todo)))
             # the journal beside the output, on the driver's node (a Ray Client driver's folder is not there)
             journal = None if is_client(ray, ray_config.address) else journal_path(out, writer.run)
-            ledger = start_ledger(ray, journal)
+            ledger = start_ledger(ray, journal, writer.run)
             ds = run_pipeline(ray, todo, ClassifyActor, {**ctor, "ledger": ledger}, n_actors,
                               ray_config.files_per_block)
             try:
@@ -198,7 +198,7 @@ def classify(inputs: Sequence[str | os.PathLike[str]], output: str | os.PathLike
             finally:
                 writer.close()
                 summary.partitions = list(writer.written)
-                stop_ledger(ray, ledger, journal)
+                stop_ledger(ray, ledger)
         missing = set(todo) - seen
         if missing:  # Ray Data ended without an answer for some input: never silently
             raise ConfigError(f"the cluster job ended without a record for {len(missing)} of {len(todo)} inputs "

@@ -96,7 +96,7 @@ def featurize(paths: Sequence[str | os.PathLike[str]], features: str, feature_pa
                 if progress is not None:
                     progress(len(seen), len(todo), key)
         finally:
-            stop_ledger(ray, ledger, None)
+            stop_ledger(ray, ledger)
     return summary
 
 
