@@ -465,7 +465,7 @@ def test_ledger_counts_per_job_and_forgets_a_closed_one(tmp_path):
     ledger = AttemptLedger()
     assert [ledger.begin("a", a, "x.wav", 11) for _ in range(MAX_ATTEMPTS + 1)] == [1, 2, 3]
     assert ledger.begin("b", b, "x.wav", 12) == 1  # the same input in another job counts apart
-    ledger.finish("b", b, "x.wav")
+    assert ledger.begin("b", b, "y.wav", 12, done="x.wav") == 1  # x.wav finished, told with the next begin
     assert ledger.begin("b", b, "x.wav", 12) == 0
     assert [e["attempt"] for e in read_journal(a)] == [1, 2]
     restarted = AttemptLedger()  # a new process: job a's counts come back from its journal

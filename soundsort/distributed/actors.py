@@ -79,6 +79,7 @@ class _FileActor:
         from threadpoolctl import threadpool_limits
 
         self.ledger = ledger  # the job's JobLedger (None: no counting)
+        self._done: str | None = None  # an input finished, not yet told to the ledger
         # as classify's worker processes (inference.batch._init_worker): one thread in every thread pool
         # threadpoolctl knows (BLAS, OpenMP), and the classifier's ONNX Runtime sessions one thread each
         threadpool_limits(1)
@@ -103,11 +104,18 @@ class _FileActor:
 
         from soundsort.distributed.ledger import MAX_ATTEMPTS
 
-        return ray.get(self.ledger.begin(key, os.getpid())) <= MAX_ATTEMPTS
+        done, self._done = self._done, None  # the input finished before this one: told in the same call
+        return ray.get(self.ledger.begin(key, os.getpid(), done=done)) <= MAX_ATTEMPTS
 
     def _finished(self, key: str) -> None:
-        if self.ledger is not None:
-            self.ledger.finish(key)  # in order before this actor's next begin (same caller)
+        """``key``'s record is made: the ledger hears it with the next input's begin (one round trip a file),
+        or at the block's end (:meth:`_block_done`)."""
+        self._done = key
+
+    def _block_done(self) -> None:
+        if self.ledger is not None and self._done is not None:
+            self.ledger.finish(self._done)  # not waited for: in order before this actor's next begin
+        self._done = None
 
     def __del__(self) -> None:
         tmp = getattr(self, "tmp", None)
@@ -161,6 +169,7 @@ class ClassifyActor(_FileActor):
                 rec["warnings"] = [_renamed(w, tmp, key) for w in rec.get("warnings") or []]
             self._finished(key)
             records.append(json.dumps(rec))
+        self._block_done()
         return {"key": keys, "record": records}
 
 
@@ -218,4 +227,5 @@ class FeatureActor(_FileActor):
                 tmp.unlink(missing_ok=True)
                 shutil.rmtree(cache_dir, ignore_errors=True)
             self._finished(key)
+        self._block_done()
         return {"key": keys, "entries": entries, "error": errors}

@@ -118,10 +118,13 @@ class AttemptLedger:
             state = self._runs[run] = _RunAttempts(journal)
         return state
 
-    def begin(self, run: str, journal: str | None, key: str, pid: int) -> int:
+    def begin(self, run: str, journal: str | None, key: str, pid: int, done: str | None = None) -> int:
         """An actor (process ``pid``) of job ``run`` is about to start ``key``: which attempt this is (1, 2,
         ...), 0 when ``key`` finished before. Written to the journal (fsync'd) before it returns; past
-        :data:`MAX_ATTEMPTS` nothing is written (the actor does not read the input)."""
+        :data:`MAX_ATTEMPTS` nothing is written (the actor does not read the input). ``done``: the input that
+        actor finished last (as :meth:`finish`, one call less a file)."""
+        if done is not None:
+            self.finish(run, journal, done)
         state = self._run(run, journal)
         if state is None or key in state.finished:
             return 0
@@ -159,9 +162,9 @@ class JobLedger:
     run: str
     journal: str | None
 
-    def begin(self, key: str, pid: int) -> Any:
+    def begin(self, key: str, pid: int, done: str | None = None) -> Any:
         """:meth:`AttemptLedger.begin` for this job (an ``ObjectRef`` of the attempt number)."""
-        return self.actor.begin.remote(self.run, self.journal, key, pid)
+        return self.actor.begin.remote(self.run, self.journal, key, pid, done)
 
     def finish(self, key: str) -> None:
         """:meth:`AttemptLedger.finish` for this job (not waited for: in order before the caller's next begin)."""
