@@ -423,8 +423,10 @@ def main() -> None:
     command: list[dict] = []
     cluster: list[dict] = []
     warm: dict | None = None
-    if "command" in modes:
-        command = [run_local(paths), run_ray(paths, 1), run_ray(paths, 2)]
+    halves: list[dict] = []
+    if "command" in modes:  # local, ray 2 actors, local, ray 1 actor, (cluster mode), local
+        command = [run_local(paths), run_ray(paths, 2), run_local(paths), run_ray(paths, 1)]
+        command[2]["name"] += " (between)"
     if "cluster" in modes:
         with RayCluster(num_cpus=2) as up:
             warm = run_cluster_command(paths[-args.warmup_files:], up.address, 2,
@@ -439,6 +441,11 @@ def main() -> None:
             cluster.append(run_cluster_command(paths, up.address, 1, "`--engine ray --address`, 1 actor"))
             k += 1
             cluster.append(run_local_command(paths, f"local `soundsort classify -j 2` #{k}"))
+            half = paths[: len(paths) // 2]  # the same at half the files: what a job costs before its first file
+            halves = [run_local_command(half, f"local, {len(half)} files (first)"),
+                      run_cluster_command(half, up.address, 2, f"ray 2 actors, {len(half)} files"),
+                      run_local_command(half, f"local, {len(half)} files (last)")]
+            halves[1]["ref_total"] = (halves[0]["total"] + halves[2]["total"]) / 2
         for i, r in enumerate(cluster):
             if "rss" in r:
                 r["ref_total"] = (cluster[i - 1]["total"] + cluster[i + 1]["total"]) / 2
@@ -446,16 +453,23 @@ def main() -> None:
         command.append(run_local(paths))
         command[0]["name"] += " (first)"
         command[-1]["name"] += " (last)"
+        command[1]["ref_total"] = (command[0]["total"] + command[2]["total"]) / 2
+        command[3]["ref_total"] = (command[2]["total"] + command[4]["total"]) / 2
     load_after = os.getloadavg()
-    for r in command + cluster + ([warm] if warm else []):
-        assert r["ok"] + r["failed"] == r["n"] and r["n"] in (len(paths), args.warmup_files), r
+    for r in command + cluster + ([warm] if warm else []) + halves:
+        assert r["ok"] + r["failed"] == r["n"] and r["n"] in (len(paths), len(paths) // 2, args.warmup_files), r
     doc = [f"### Ray engine: {len(paths)} files of 30 s ({seconds / 3600:.2f} h of audio)", "",
            f"Machine: {machine()}; Ray {_ray_version()}. Load average (1/5/15 min) before "
            f"{'/'.join(f'{x:.1f}' for x in load_before)}, after {'/'.join(f'{x:.1f}' for x in load_after)}.", ""]
     if command:
+        nice = sorted({n for r in command for n in r.get("nice", [])})
         doc += ["Ray started by the command (`soundsort.distributed.classify` in this process, a local Ray of 2 CPUs "
-                "started and stopped per job) vs `run_batch(jobs=2)`:", "", *HEADER,
-                *_rows(command, _local_mean(command[0], command[-1])), ""]
+                f"started and stopped per job, its workers at nice {'/'.join(map(str, nice))}) vs `run_batch(jobs=2)`:",
+                "", *HEADER,
+                *_rows(command, {"n": len(paths), **{k: sum(command[i][k] for i in (0, 2, 4)) / 3
+                                                      for k in ("total", "steady")}}), "",
+                "(Each Ray run against the mean of the local runs beside it; a local run against the mean of all "
+                "three.)", ""]
     if cluster:
         local_runs = [r for r in cluster if "rss" not in r]
         local = {"total": sum(r["total"] for r in local_runs) / len(local_runs), "steady": None, "n": len(paths)}
@@ -473,6 +487,21 @@ def main() -> None:
                 f"{100 * local['total'] / (sum(r['total'] for r in twos) / len(twos)):.0f} %.", "",
                 "The idle cluster's own processes used "
                 f"{' / '.join(format(r['idle_cpu'], '.2f') for r in local_runs)} CPU s during the local runs.", ""]
+        if halves:
+            n1, n2 = halves[1]["n"], len(paths)
+            ray2 = sum(r["total"] for r in twos) / len(twos)
+            fits = {}
+            for engine, t1, t2 in (("local", (halves[0]["total"] + halves[2]["total"]) / 2, local["total"]),
+                                   ("ray", halves[1]["total"], ray2)):
+                per = (t2 - t1) / (n2 - n1)
+                fits[engine] = (t2 - n2 * per, per)  # (seconds before the files, seconds a file)
+            doc += [f"The same at {n1} files (local, ray, local): "
+                    + ", ".join(f"{r['name']} {r['total']:.1f} s" for r in halves)
+                    + f" (ray {100 * halves[1]['ref_total'] / halves[1]['total']:.0f} % of the local runs beside it). "
+                    "A job's time as a fixed part and a part a file (from the means at the two sizes): local "
+                    f"{fits['local'][0]:.1f} s + {1000 * fits['local'][1]:.0f} ms a file, ray "
+                    f"{fits['ray'][0]:.1f} s + {1000 * fits['ray'][1]:.0f} ms a file; for a job of many files ray "
+                    f"tends to {100 * fits['local'][1] / fits['ray'][1]:.0f} % of local.", ""]
         for r in [twos[0], cluster[-2]]:
             doc += [f"Other CPU s of {r['name']}, by process: " + ", ".join(
                 f"{name} {cpu:.2f}" for name, cpu in r["by_name"].items() if cpu >= 0.05) + ".", ""]
@@ -482,7 +511,7 @@ def main() -> None:
         two = sorted(twos, key=lambda r: r["cpu"])[len(twos) // 2]  # the median by the actors' CPU
         one, local_runs = cluster[-2], [r for r in cluster if "rss" not in r]
     else:
-        two, one, local_runs = command[2], command[1], [command[0], command[-1]]
+        two, one, local_runs = command[1], command[3], [command[0], command[2], command[4]]
     cpu_file = two["cpu"] / two["n"]  # an actor's CPU seconds per 30 s file
     per_core = 1 / cpu_file  # files per second an actor does on a core of its own
     local_cpu = sum(r["cpu"] for r in local_runs) / len(local_runs) / len(paths)
