@@ -441,7 +441,7 @@ def main() -> None:
             cluster.append(run_cluster_command(paths, up.address, 1, "`--engine ray --address`, 1 actor"))
             k += 1
             cluster.append(run_local_command(paths, f"local `soundsort classify -j 2` #{k}"))
-            half = paths[: len(paths) // 2]  # the same at half the files: what a job costs before its first file
+            half = paths[::2]  # every other file (the same mix) at half the number: what a job costs before its files
             halves = [run_local_command(half, f"local, {len(half)} files (first)"),
                       run_cluster_command(half, up.address, 2, f"ray 2 actors, {len(half)} files"),
                       run_local_command(half, f"local, {len(half)} files (last)")]
@@ -457,7 +457,7 @@ def main() -> None:
         command[3]["ref_total"] = (command[2]["total"] + command[4]["total"]) / 2
     load_after = os.getloadavg()
     for r in command + cluster + ([warm] if warm else []) + halves:
-        assert r["ok"] + r["failed"] == r["n"] and r["n"] in (len(paths), len(paths) // 2, args.warmup_files), r
+        assert r["ok"] + r["failed"] == r["n"] and r["n"] in (len(paths), len(paths[::2]), args.warmup_files), r
     doc = [f"### Ray engine: {len(paths)} files of 30 s ({seconds / 3600:.2f} h of audio)", "",
            f"Machine: {machine()}; Ray {_ray_version()}. Load average (1/5/15 min) before "
            f"{'/'.join(f'{x:.1f}' for x in load_before)}, after {'/'.join(f'{x:.1f}' for x in load_after)}.", ""]
