@@ -263,6 +263,7 @@ class RayCluster:
         self.proc: subprocess.Popen | None = None
 
     def __enter__(self) -> RayCluster:
+        self.before = _descendants(os.getpid())  # this process's own children (a fork server): not the cluster's
         _subreaper(True)
         self.root = Path(tempfile.mkdtemp(prefix="bray-", dir="/tmp"))  # short: Ray's socket paths
         # (no Ray Client server: it starts only where ray[client] is installed, on a port given or 10001)
@@ -291,7 +292,7 @@ class RayCluster:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        mine = _descendants(os.getpid())
+        mine = _descendants(os.getpid()) - self.before  # what the cluster started (and what it left)
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)  # ray start --block ends the processes it started
             try:
