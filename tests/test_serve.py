@@ -418,3 +418,18 @@ def test_the_listening_socket_gives_connections_without_nagle() -> None:
     with pytest.raises(ConfigError, match=rf"cannot listen on 127\.0\.0\.1:{port} \("):
         listen_socket("127.0.0.1", port)
     taken.close()
+
+
+def test_serve_config_checks_and_threads_per_worker(tmp_path: Path) -> None:
+    from soundsort.errors import ConfigError
+
+    for bad, match in [(dict(port=70000), "--port"), (dict(workers=-1), "--workers"),
+                       (dict(worker_threads=-2), "--worker-threads"), (dict(max_queue=0), "--max-queue"),
+                       (dict(read_timeout=0.0), "--read-timeout"), (dict(root=tmp_path / "nowhere"), "--root"),
+                       (dict(token="  "), "--token")]:
+        with pytest.raises(ConfigError, match=match):
+            ServeConfig(**bad).check()
+    assert ServeConfig(workers=2).threads_per_worker() == 1  # several workers: one thread each
+    assert ServeConfig(workers=1).threads_per_worker() is None  # a lone worker: one per core
+    assert ServeConfig(workers=2, worker_threads=3).threads_per_worker() == 3
+    assert ServeConfig(root=tmp_path).check().root == tmp_path

@@ -20,7 +20,7 @@ def proba_matrix(estimator: Any, X: np.ndarray, n_classes: int) -> np.ndarray:
 
 def segment_counts(estimator: Any, X: np.ndarray) -> np.ndarray | None:
     """Which segments count towards their file's probability (bool ``(n,)``), from the estimator's
-    ``segment_counts`` (a zero-shot rule with a silence column, :mod:`soundsort.models.zeroshot`); ``None``
+    ``segment_counts`` (a zero-shot rule with a silence or noise column, :mod:`soundsort.models.zeroshot`); ``None``
     when it has none: every segment counts."""
     method = getattr(estimator, "segment_counts", None)
     return None if method is None else np.asarray(method(X), dtype=bool)

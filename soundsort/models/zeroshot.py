@@ -77,7 +77,7 @@ class ScoreThresholdClassifier(ClassifierMixin, BaseEstimator):
         self.noise_threshold = noise_threshold
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        # models saved before the silence options existed load with them off (their answers unchanged)
+        # models saved before the silence / noise options existed load with them off (their answers unchanged)
         super().__setstate__({"silence_column": None, "silence_threshold": 0.5, "noise_column": None,
                               "noise_threshold": 0.05, **state})
 
