@@ -28,16 +28,16 @@ why these:
 * ``music_frame_share``: the share of the segment's frames whose strongest music-or-singing class beats
   their strongest non-music class: where in the segment music wins, which the means and maxima blur.
 
+Ten columns: small enough for a model trained on a few hundred files not to fit the training set's
+quirks (the point of these features is to hold up on audio unlike the training data), and each one says
+something the others do not.
+
 A separate output, ``"noise"`` (one column, ``noise_max_of_mean``; :func:`noise_summary`): the strongest of
 the classes that name noise itself rather than a source (:data:`NOISE_CLASSES`: hiss, noise, environmental
 noise, static, white and pink noise, hum, mains hum). Music under stationary noise keeps its music score in
 the frames where the music is loud and loses it where only the noise is heard; this says which frames those
 are. It is its own output (``outputs=["music", "noise"]``), so the ten columns above, and every cache and
 model made of them, stay as they are.
-
-Nine columns: small enough for a model trained on a few hundred files not to fit the training set's
-quirks (the point of these features is to hold up on audio unlike the training data), and each one says
-something the others do not.
 """
 
 from __future__ import annotations
