@@ -27,6 +27,8 @@ why these:
 * ``silence_mean`` (class 494 "Silence"): near-silent segments score nothing anywhere; this says so.
 * ``music_frame_share``: the share of the segment's frames whose strongest music-or-singing class beats
   their strongest non-music class: where in the segment music wins, which the means and maxima blur.
+* ``musical_max_of_mean``: the strongest class of the Music subtree *or* of singing in the segment-mean
+  scores; the score the bundled ``default-music`` rule thresholds (a cappella singing counts as music).
 
 Ten columns: small enough for a model trained on a few hundred files not to fit the training set's
 quirks (the point of these features is to hold up on audio unlike the training data), and each one says
