@@ -452,8 +452,7 @@ class ClassifyEngine:
 
     def _scored(self, blocks: list[tuple[np.ndarray, np.ndarray]]) -> list[tuple[np.ndarray, np.ndarray]]:
         clf = self.clf
-        counts = self.scorer.counts[len(self.scorer.counts) - len(blocks):]
-        del self.scorer.counts[:]
+        counts, self.scorer.counts = self.scorer.counts, []  # one per block returned since the last call
         if self.collect:
             self.counts_l += counts
         for seg_times, p in blocks:
