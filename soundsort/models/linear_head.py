@@ -14,7 +14,7 @@ Exported (:func:`export_head`):
   softmax (several classes) or the logistic function of the one decision value (two classes);
 * :class:`~soundsort.models.zeroshot.ScoreThresholdClassifier` (``score-threshold``): ``kind:
   "score-threshold"``, its column, threshold, mapping and sharpness (and, when set, its silence and noise
-  columns and thresholds: which segments count towards a file's probability).
+  columns and thresholds: which segments count towards a file's probability; and its ``min_segments``).
 
 Everything else (SVMs, forests, boosted trees, calibrated or PyTorch heads) has no head file and loads
 through skops as before. :func:`export_head` checks the head it made against the estimator on a probe
@@ -167,7 +167,7 @@ class ScoreThresholdHead(_Head):
     def __init__(self, classes: np.ndarray, n_features: int, column: int, threshold: float, mapping: str,
                  sharpness: float, positive_index: int, silence_column: int | None = None,
                  silence_threshold: float = 0.5, noise_column: int | None = None,
-                 noise_threshold: float = 0.05) -> None:
+                 noise_threshold: float = 0.05, min_segments: int | None = None) -> None:
         self.classes_ = np.asarray(classes)
         self.n_features_in_ = int(n_features)
         self.column, self.threshold, self.mapping = int(column), float(threshold), str(mapping)
@@ -176,6 +176,7 @@ class ScoreThresholdHead(_Head):
         self.silence_threshold = float(silence_threshold)
         self.noise_column = None if noise_column is None else int(noise_column)
         self.noise_threshold = float(noise_threshold)
+        self.min_segments = None if min_segments is None else int(min_segments)
 
     def segment_counts(self, X: Any) -> np.ndarray:
         """Which rows count towards a file's probability (as the estimator's ``segment_counts``)."""
@@ -232,6 +233,8 @@ def head_document(estimator: Any) -> dict[str, Any] | None:
             if col is not None:
                 doc[f"{kind}_column"] = int(col)
                 doc[f"{kind}_threshold"] = float(getattr(estimator, f"{kind}_threshold"))
+        if getattr(estimator, "min_segments", None) is not None:
+            doc["min_segments"] = int(estimator.min_segments)
         return doc
     if not mod.startswith("sklearn."):
         return None
@@ -296,6 +299,8 @@ def export_head(estimator: Any, skops_sha256: str, *, probe: np.ndarray | None =
         counts = getattr(estimator, "segment_counts", None)
         if counts is not None and not np.array_equal(head.segment_counts(X), counts(X)):
             return None
+    if getattr(head, "min_segments", None) != getattr(estimator, "min_segments", None):
+        return None
     return doc
 
 
@@ -366,11 +371,13 @@ def _build(doc: Any, folder: Path) -> LinearHead | ScoreThresholdHead:
             gates[kind] = (None, default)
             if doc.get(f"{kind}_column") is not None:
                 gates[kind] = (_int(doc, f"{kind}_column", folder), _float(doc, f"{kind}_threshold", folder))
+        min_segments = None if doc.get("min_segments") is None else _int(doc, "min_segments", folder)
         if k != 2 or not -n <= column < n or not 0.0 < t < 1.0 or mapping not in ("linear", "logistic") \
-                or sharp <= 0 or pos not in (0, 1) or any(c is not None and not -n <= c < n for c, _ in gates.values()):
+                or sharp <= 0 or pos not in (0, 1) or any(c is not None and not -n <= c < n for c, _ in gates.values()) \
+                or (min_segments is not None and min_segments < 1):
             raise _problem("score-threshold: parameters out of range", folder)
         return ScoreThresholdHead(np.asarray(classes), n, column, t, mapping, sharp, pos, *gates["silence"],
-                                  *gates["noise"])
+                                  *gates["noise"], min_segments)
     rows = 1 if k == 2 else k
     coef = _array(doc, "coef", (rows, n), folder)
     order = doc.get("coef_order", "C")

@@ -26,23 +26,57 @@ def segment_counts(estimator: Any, X: np.ndarray) -> np.ndarray | None:
     return None if method is None else np.asarray(method(X), dtype=bool)
 
 
-def file_mean(proba: np.ndarray, counts: np.ndarray | None = None) -> np.ndarray:
+def short_rule(estimator: Any) -> tuple[int, int] | None:
+    """``(min_segments, positive_index)`` when ``estimator`` gives a file of fewer than ``min_segments``
+    segments less than its full probability (a zero-shot rule's ``min_segments``,
+    :mod:`soundsort.models.zeroshot`); ``None`` when it has no such rule."""
+    m = getattr(estimator, "min_segments", None)
+    if m is None or int(m) <= 1:
+        return None
+    return int(m), int(getattr(estimator, "positive_index_", 0))
+
+
+def shrink_short(p: np.ndarray, n_segments: np.ndarray | int, rule: tuple[int, int] | None) -> np.ndarray:
+    """File probabilities ``p`` of files of ``n_segments`` segments under ``rule`` (:func:`short_rule`).
+
+    A file of fewer than ``min_segments`` segments is judged as if padded to ``min_segments`` with segments
+    certainly negative: its positive probability is scaled by ``n / min_segments`` and the other class gets
+    the rest. ``p``: the positive probability alone (scalar or ``(n_files,)``), or the two classes' (``(2,)``
+    or ``(n_files, 2)``: one axis more than ``n_segments``). Unchanged when ``rule`` is None.
+    """
+    p = np.asarray(p, dtype=np.float64)
+    if rule is None:
+        return p
+    m, pos = rule
+    scale = np.minimum(1.0, np.asarray(n_segments, dtype=np.float64) / m)
+    if p.ndim == scale.ndim:  # the positive class alone
+        return p * scale
+    out = p.copy()
+    out[..., pos] = p[..., pos] * scale
+    out[..., 1 - pos] = 1.0 - out[..., pos]
+    return out
+
+
+def file_mean(proba: np.ndarray, counts: np.ndarray | None = None,
+              short: tuple[int, int] | None = None) -> np.ndarray:
     """One file's probability: the mean of its segments' ``proba`` (``(n,)`` or ``(n, K)``) over the segments
-    that count (``counts``), or over all of them when none does or ``counts`` is None."""
+    that count (``counts``), or over all of them when none does or ``counts`` is None; then, for a rule
+    ``short`` (:func:`short_rule`), less for a file of few segments (:func:`shrink_short`)."""
     proba = np.asarray(proba)
-    if counts is not None and counts.any():
-        return proba[counts].mean(axis=0)
-    return proba.mean(axis=0)
+    mean = proba[counts].mean(axis=0) if counts is not None and counts.any() else proba.mean(axis=0)
+    return mean if short is None else shrink_short(mean, len(proba), short)
 
 
 def aggregate(proba: np.ndarray, file_index: np.ndarray, n_files: int, how: str = "mean",
-              counts: np.ndarray | None = None) -> np.ndarray:
+              counts: np.ndarray | None = None, short: tuple[int, int] | None = None) -> np.ndarray:
     """Combine segment probabilities into one row per file (``mean`` of probabilities or ``vote`` share).
 
     ``counts`` (bool per segment, see :func:`segment_counts`): a file's row is taken over its segments that
-    count, or over all of them when none of its segments does (as :func:`file_mean`). Files without
-    segments get NaN rows.
+    count, or over all of them when none of its segments does (as :func:`file_mean`); ``short``
+    (:func:`short_rule`): files of few segments get less (:func:`shrink_short`). Files without segments get
+    NaN rows.
     """
+    n_all = np.bincount(file_index, minlength=n_files)
     k = proba.shape[1]
     if how == "vote":
         proba = np.eye(k)[proba.argmax(axis=1)]
@@ -57,4 +91,5 @@ def aggregate(proba: np.ndarray, file_index: np.ndarray, n_files: int, how: str 
     np.add.at(sums, file_index, proba)
     n = np.bincount(file_index, minlength=n_files).astype(float)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return sums / n[:, None]
+        rows = sums / n[:, None]
+    return rows if short is None else shrink_short(rows, n_all, short)

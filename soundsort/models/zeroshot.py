@@ -55,6 +55,11 @@ class ScoreThresholdClassifier(ClassifierMixin, BaseEstimator):
             like a silent one, it keeps its probability but does not count towards the file's. Music under
             steady noise is then judged by the segments where the music is heard.
         noise_threshold: the value of ``noise_column`` from which noise can outweigh a segment (0.05).
+        min_segments: the fewest segments a file needs for its full probability, or ``None``. A shorter file
+            is judged as if padded to ``min_segments`` with segments certainly not music: its probability
+            is scaled by ``n / min_segments`` (:func:`soundsort.models.segments.shrink_short`). One knock
+            or door slam of a frame or two can score as percussion; a clip that short is too little
+            evidence for music. Segments only, not files: ``predict_proba`` is unchanged.
 
     ``fit`` learns only ``classes_`` (the two labels of ``y``), ``positive_index_`` and ``n_features_in_``.
     ``predict_proba`` maps the score monotonically to the positive class's probability, piecewise linearly,
@@ -65,7 +70,8 @@ class ScoreThresholdClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(self, column: int = 0, threshold: float = 0.1, positive: Any = None, mapping: str = "linear",
                  sharpness: float = 1.0, silence_column: int | None = None, silence_threshold: float = 0.5,
-                 noise_column: int | None = None, noise_threshold: float = 0.05) -> None:
+                 noise_column: int | None = None, noise_threshold: float = 0.05,
+                 min_segments: int | None = None) -> None:
         self.column = column
         self.threshold = threshold
         self.positive = positive
@@ -75,11 +81,13 @@ class ScoreThresholdClassifier(ClassifierMixin, BaseEstimator):
         self.silence_threshold = silence_threshold
         self.noise_column = noise_column
         self.noise_threshold = noise_threshold
+        self.min_segments = min_segments
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        # models saved before the silence / noise options existed load with them off (their answers unchanged)
+        # models saved before the silence / noise / short-file options existed load with them off (their
+        # answers unchanged)
         super().__setstate__({"silence_column": None, "silence_threshold": 0.5, "noise_column": None,
-                              "noise_threshold": 0.05, **state})
+                              "noise_threshold": 0.05, "min_segments": None, **state})
 
     def _check_params(self) -> tuple[int, float]:
         if isinstance(self.column, bool) or not isinstance(self.column, (int, np.integer)):
@@ -108,6 +116,9 @@ class ScoreThresholdClassifier(ClassifierMixin, BaseEstimator):
                 raise ConfigError(f"{kind}_threshold must be a number, got {t!r}") from None
             if not finite:
                 raise ConfigError(f"{kind}_threshold must be a finite number, got {t!r}")
+        m = self.min_segments
+        if m is not None and (isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 1):
+            raise ConfigError(f"min_segments must be a whole number of segments (1 or more) or None, got {m!r}")
         return int(self.column), threshold
 
     def _check_X(self, X: Any, *, fitting: bool) -> np.ndarray:
@@ -182,10 +193,11 @@ class ScoreThresholdClassifier(ClassifierMixin, BaseEstimator):
 def score_threshold(random_state: int | None = 0, n_jobs: int | None = 1, column: int = 0, threshold: float = 0.1,
                     positive: Any = None, mapping: str = "linear", sharpness: float = 1.0,
                     silence_column: int | None = None, silence_threshold: float = 0.5,
-                    noise_column: int | None = None, noise_threshold: float = 0.05) -> ScoreThresholdClassifier:
+                    noise_column: int | None = None, noise_threshold: float = 0.05,
+                    min_segments: int | None = None) -> ScoreThresholdClassifier:
     """Model ``score-threshold``: a :class:`ScoreThresholdClassifier` (``random_state`` and ``n_jobs`` are unused:
     nothing is learned)."""
     return ScoreThresholdClassifier(column=column, threshold=threshold, positive=positive, mapping=mapping,
                                     sharpness=sharpness, silence_column=silence_column,
                                     silence_threshold=silence_threshold, noise_column=noise_column,
-                                    noise_threshold=noise_threshold)
+                                    noise_threshold=noise_threshold, min_segments=min_segments)
