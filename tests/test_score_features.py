@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -84,6 +85,17 @@ def summary_by_hand(s: np.ndarray) -> np.ndarray:
 
 # ---------------------------------------------------------------------------------------------- the summary
 
+
+
+def save_music_rule(folder: Path, est: Any, featurizer: Any) -> Path:
+    """Save a fitted music ``score-threshold`` rule on ``featurizer`` as a model folder (with its numpy head)."""
+    from soundsort.models.io import ModelCard, save_model
+
+    card = ModelCard(task="music", labels=["music", "non-music"], featurizer=featurizer.name,
+                     featurizer_params=featurizer.params(), model="score-threshold", model_params=est.get_params(),
+                     positive_label="music")
+    save_model(folder, est, card)
+    return folder
 
 def test_audioset_groups_name_the_right_classes() -> None:
     from soundsort.backbones.yamnet import class_names
@@ -509,7 +521,7 @@ def test_score_threshold_on_yamnet_music_saves_loads_and_hears_the_tone(tmp_path
     import skops.io as sio
 
     from soundsort.models.registry import make_model
-    from soundsort.models.io import ModelCard, load_model, save_model
+    from soundsort.models.io import load_model
 
     f = get_featurizer("yamnet-music")
     tone, noise = f.segment_vectors(harmonic_tone(9.0, f0=330.0)), f.segment_vectors(white_noise(9.0, seed=4))
@@ -517,10 +529,7 @@ def test_score_threshold_on_yamnet_music_saves_loads_and_hears_the_tone(tmp_path
     y = np.array([0] * len(tone) + [1] * len(noise))  # the music task's class indices: music, non-music
     est = make_model("score-threshold", threshold=0.1).fit(X, y)
     assert est.predict(X).tolist() == y.tolist()
-    card = ModelCard(task="music", labels=["music", "non-music"], featurizer=f.name,
-                     featurizer_params=f.params(), model="score-threshold", model_params=est.get_params(),
-                     positive_label="music")
-    save_model(tmp_path / "zs", est, card)
+    save_music_rule(tmp_path / "zs", est, f)
     raw = (tmp_path / "zs" / "model.skops").read_bytes()
     assert sio.get_untrusted_types(data=raw) == ["soundsort.models.zeroshot.ScoreThresholdClassifier"]
     loaded, card2 = load_model(tmp_path / "zs")
@@ -625,7 +634,7 @@ def test_notes_with_long_rests_are_music_when_silence_does_not_vote(tmp_path: Pa
     from soundsort.examples import synth_music
     from soundsort.inference.classify import ClassifyConfig, Classifier
     from soundsort.inference.predict import Predictor
-    from soundsort.models.io import ModelCard, load_model, save_model
+    from soundsort.models.io import load_model
     from soundsort.models.registry import make_model
 
     sr = 16000
@@ -641,11 +650,7 @@ def test_notes_with_long_rests_are_music_when_silence_does_not_vote(tmp_path: Pa
     folders = {}
     for name, extra in (("plain", {}), ("gated", {"silence_column": 7})):
         est = make_model("score-threshold", column=9, threshold=0.1, mapping="logistic", **extra).fit(V, labels)
-        card = ModelCard(task="music", labels=["music", "non-music"], featurizer=f.name,
-                         featurizer_params=f.params(), model="score-threshold", model_params=est.get_params(),
-                         positive_label="music")
-        save_model(tmp_path / name, est, card)
-        folders[name] = tmp_path / name
+        folders[name] = save_music_rule(tmp_path / name, est, f)
         fast, _ = load_model(tmp_path / name, fast=True)
         assert type(fast).__name__ == "ScoreThresholdHead"
         np.testing.assert_array_equal(fast.segment_counts(V), est.segment_counts(V))
@@ -670,7 +675,6 @@ def test_noise_output_and_music_under_steady_hiss(tmp_path: Path) -> None:
     from soundsort.examples import synth_music
     from soundsort.features.scores import NOISE_CLASSES
     from soundsort.inference.classify import ClassifyConfig, Classifier
-    from soundsort.models.io import ModelCard, save_model
     from soundsort.models.registry import make_model
 
     sr = 16000
@@ -692,10 +696,7 @@ def test_noise_output_and_music_under_steady_hiss(tmp_path: Path) -> None:
     for name, extra in (("silence", {}), ("noise", {"noise_column": 10})):
         est = make_model("score-threshold", column=9, threshold=0.1, mapping="logistic", silence_column=7,
                          **extra).fit(V, labels)
-        card = ModelCard(task="music", labels=["music", "non-music"], featurizer=both.name,
-                         featurizer_params=both.params(), model="score-threshold", model_params=est.get_params(),
-                         positive_label="music")
-        save_model(tmp_path / name, est, card)
+        save_music_rule(tmp_path / name, est, both)
         clf = Classifier(tmp_path / name, None, ClassifyConfig(genre=False))
         for what, signal in (("bursts", y), ("hiss", np.concatenate([hiss, hiss]))):
             path = tmp_path / f"{what}.wav"
@@ -772,7 +773,7 @@ def test_a_clip_of_a_frame_or_two_needs_more_evidence_with_min_segments(tmp_path
     from soundsort.examples import synth_music
     from soundsort.inference.classify import ClassifyConfig, Classifier
     from soundsort.inference.predict import Predictor
-    from soundsort.models.io import ModelCard, load_model, save_model
+    from soundsort.models.io import load_model
     from soundsort.models.registry import make_model
 
     sr = 16000
@@ -786,10 +787,7 @@ def test_a_clip_of_a_frame_or_two_needs_more_evidence_with_min_segments(tmp_path
     for name, extra in (("plain", {}), ("short3", {"min_segments": 3})):
         est = make_model("score-threshold", column=9, threshold=0.1, mapping="logistic", silence_column=7,
                          **extra).fit(V["long"], labels)
-        card = ModelCard(task="music", labels=["music", "non-music"], featurizer=f.name,
-                         featurizer_params=f.params(), model="score-threshold", model_params=est.get_params(),
-                         positive_label="music")
-        save_model(tmp_path / name, est, card)
+        save_music_rule(tmp_path / name, est, f)
         fast, _ = load_model(tmp_path / name, fast=True)
         assert type(fast).__name__ == "ScoreThresholdHead" and fast.min_segments == extra.get("min_segments")
         clf = Classifier(tmp_path / name, None, ClassifyConfig(genre=False))
