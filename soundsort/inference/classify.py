@@ -31,7 +31,7 @@ from soundsort.audio.resample import StreamResampler, resample
 from soundsort.errors import AudioError, ModelError
 from soundsort.features import featurize_array
 from soundsort.inference.timeline import Segment, music_share, smooth, to_segments
-from soundsort.models.segments import file_mean, proba_matrix, segment_counts, short_rule
+from soundsort.models.segments import file_mean, proba_matrix, segment_counts, short_rule, shrink_short_file
 
 #: Where the bundled default models live inside the package.
 ASSETS = Path(__file__).resolve().parents[1] / "assets" / "models"
@@ -211,6 +211,8 @@ class Classifier:
         if not times_l:
             raise AudioError("too short to analyse", path)
         times, probs = np.concatenate(times_l), np.concatenate(probs_l)
+        # a clip of fewer segments than the rule's min_segments: its segments (timeline) and mean alike
+        probs = shrink_short_file(probs, short_rule(self.music_est))
         counts = None
         if any(c is not None for c in eng.counts_l):
             counts = np.concatenate([np.ones(len(p), bool) if c is None else c for c, p in zip(eng.counts_l, probs_l)])
@@ -223,8 +225,7 @@ class Classifier:
         segments = to_segments(smoothed, centres, hop_seconds=hop, duration=duration, threshold=threshold,
                                margin=cfg.margin, min_segment_seconds=cfg.min_segment_seconds,
                                labels=("music", "non-music"))
-        # over the segments that count (not silent ones, for some rules), less for a file of very few segments
-        mean_p = float(file_mean(probs, counts, short_rule(self.music_est)))
+        mean_p = float(file_mean(probs, counts))  # over the segments that count (not silent ones, for some rules)
         share = music_share(segments)
         label = "music" if mean_p >= threshold else "non-music"
         if cfg.mixed is not None and cfg.mixed <= share <= 1.0 - cfg.mixed:

@@ -17,7 +17,7 @@ import numpy as np
 from soundsort.errors import ConfigError, DatasetError, ModelError
 from soundsort.features import featurize_file, featurizer_from_params
 from soundsort.models.io import ModelCard, check_featurizer, load_model
-from soundsort.models.segments import file_mean, proba_matrix, segment_counts, short_rule
+from soundsort.models.segments import file_mean, proba_matrix, segment_counts, short_rule, shrink_short_file
 
 __all__ = ["FilePrediction", "MAX_ENSEMBLE_DEPTH", "Predictor", "featurizer_for"]
 
@@ -104,17 +104,19 @@ class Predictor:
         seg = featurize_file(self.featurizer, path, cache=self.cache)
         if len(seg.values) == 0:
             raise DatasetError("too short for one analysis segment", path)
-        return (seg.times, proba_matrix(self.estimator, seg.values, len(self.card.labels)),
-                segment_counts(self.estimator, seg.values))
+        proba = proba_matrix(self.estimator, seg.values, len(self.card.labels))
+        # a file of fewer segments than a rule's min_segments: every segment scaled as the file's mean is
+        proba = shrink_short_file(proba, short_rule(self.estimator))
+        return seg.times, proba, segment_counts(self.estimator, seg.values)
 
     def predict_file(self, path: str | Path) -> FilePrediction:
         """The file's label from its mean segment probabilities (at the card's threshold for a binary task;
-        over the segments that count, less for a file of few segments under a rule that says so:
-        :func:`~soundsort.models.segments.file_mean`), with every class
+        over the segments that count, :func:`~soundsort.models.segments.file_mean`; a file too short for a
+        rule's ``min_segments`` has every segment scaled down), with every class
         probability and the per-segment ones."""
         labels = self.card.labels
         times, proba, counts = self._segments(path)
-        file_p = file_mean(proba, counts, short_rule(self.estimator))
+        file_p = file_mean(proba, counts)
         if self.card.positive_label is not None and len(labels) == 2:
             pos = labels.index(self.card.positive_label)
             label = labels[pos] if file_p[pos] >= self.card.threshold else labels[1 - pos]

@@ -57,14 +57,23 @@ def shrink_short(p: np.ndarray, n_segments: np.ndarray | int, rule: tuple[int, i
     return out
 
 
-def file_mean(proba: np.ndarray, counts: np.ndarray | None = None,
-              short: tuple[int, int] | None = None) -> np.ndarray:
+def file_mean(proba: np.ndarray, counts: np.ndarray | None = None) -> np.ndarray:
     """One file's probability: the mean of its segments' ``proba`` (``(n,)`` or ``(n, K)``) over the segments
-    that count (``counts``), or over all of them when none does or ``counts`` is None; then, for a rule
-    ``short`` (:func:`short_rule`), less for a file of few segments (:func:`shrink_short`)."""
+    that count (``counts``), or over all of them when none does or ``counts`` is None."""
     proba = np.asarray(proba)
-    mean = proba[counts].mean(axis=0) if counts is not None and counts.any() else proba.mean(axis=0)
-    return mean if short is None else shrink_short(mean, len(proba), short)
+    if counts is not None and counts.any():
+        return proba[counts].mean(axis=0)
+    return proba.mean(axis=0)
+
+
+def shrink_short_file(proba: np.ndarray, rule: tuple[int, int] | None) -> np.ndarray:
+    """One file's segment probabilities (``(n,)`` positive class, or ``(n, 2)``), each scaled as
+    :func:`shrink_short` scales the file's when the file has fewer than ``min_segments`` segments, so its
+    timeline and its file probability (:func:`file_mean` of these) say the same; unchanged otherwise."""
+    proba = np.asarray(proba)
+    if rule is None or len(proba) >= rule[0]:
+        return proba
+    return shrink_short(proba, np.full(len(proba), len(proba)), rule)  # each segment as its file
 
 
 def aggregate(proba: np.ndarray, file_index: np.ndarray, n_files: int, how: str = "mean",
