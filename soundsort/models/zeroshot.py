@@ -59,7 +59,8 @@ class ScoreThresholdClassifier(ClassifierMixin, BaseEstimator):
             is judged as if padded to ``min_segments`` with segments certainly not music: its probability
             is scaled by ``n / min_segments`` (:func:`soundsort.models.segments.shrink_short`). One knock
             or door slam of a frame or two can score as percussion; a clip that short is too little
-            evidence for music. Segments only, not files: ``predict_proba`` is unchanged.
+            evidence for music. A file rule: ``predict_proba`` of segments is unchanged; classify and predict
+            scale the segments of such a short file too, so its timeline agrees with its label.
 
     ``fit`` learns only ``classes_`` (the two labels of ``y``), ``positive_index_`` and ``n_features_in_``.
     ``predict_proba`` maps the score monotonically to the positive class's probability, piecewise linearly,
