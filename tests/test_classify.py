@@ -155,3 +155,26 @@ def test_resume_after_kill(folder: Path, tmp_path: Path) -> None:
     assert f"{len(done_before)} of 30 files already done" in res.stderr
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert sorted(Path(r["path"]).name for r in records) == [f"clip{i:02d}.flac" for i in range(30)]
+
+
+def test_jsonl_records_are_written_at_once_and_synced_at_most_every_flush_seconds(tmp_path: Path,
+                                                                                  monkeypatch) -> None:
+    """Each record is in the file as soon as it is added (another reader sees it: a killed command loses
+    none); the file is synced to the disk at most every ``flush_seconds`` and at the end."""
+    import os
+
+    from soundsort.inference.batch import ResultWriter
+
+    real, synced = os.fsync, []
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real(fd))[1])
+    for every, want in ((3600.0, 0), (0.0, 5)):
+        out = tmp_path / f"out-{every}.jsonl"
+        writer = ResultWriter("jsonl", out, flush_seconds=every)
+        synced.clear()
+        for i in range(5):
+            writer.add({"path": f"f{i}.wav", "status": "ok"})
+            assert [json.loads(line)["path"] for line in out.read_text().splitlines()] == [f"f{j}.wav"
+                                                                                          for j in range(i + 1)]
+        assert len(synced) == want
+        writer.close()
+        assert len(synced) == want + 1  # and once at the end
